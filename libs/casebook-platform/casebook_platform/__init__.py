@@ -1,0 +1,1 @@
+"""Casebook's shared runtime: the pieces every service would otherwise write again."""

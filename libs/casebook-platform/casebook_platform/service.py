@@ -1,0 +1,207 @@
+"""The wiring every service shares: database, migrations, broker, outbox relay, consumer, HTTP basics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from pydantic import BaseModel
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from casebook_events import Envelope, make_envelope
+from casebook_platform.auth import TokenVerifier
+from casebook_platform.consumer import EventConsumer, Handler
+from casebook_platform.db import Database, PlatformTables
+from casebook_platform.errors import install_error_handlers
+from casebook_platform.kafka import make_broker
+from casebook_platform.logs import bind_request, configure_logging
+from casebook_platform.metrics import Metrics
+from casebook_platform.migrations import upgrade
+from casebook_platform.outbox import OutboxRelay, enqueue
+from casebook_platform.settings import CommonSettings
+from casebook_platform.storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """A running service's resources, handed to its routes and handlers."""
+
+    settings: CommonSettings
+    metrics: Metrics
+    db: Database
+    tables: PlatformTables
+    broker: KafkaBroker
+    storage: Storage
+    relay: OutboxRelay
+    consumer: EventConsumer | None = None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    async def emit(self, session: AsyncSession, event: BaseModel, *, key: str) -> Envelope:
+        """Write an event into the outbox within the caller's transaction."""
+        env = make_envelope(event, producer=self.settings.service_name, key=key)
+        await enqueue(session, self.tables, env)
+        return env
+
+
+HandlersFactory = Callable[[Runtime], dict[str, Handler]]
+Hook = Callable[[Runtime], Awaitable[None]]
+
+
+def create_service_app(
+    *,
+    settings: CommonSettings,
+    title: str,
+    description: str,
+    metadata: MetaData,
+    tables: PlatformTables,
+    migrations: Path,
+    handlers: HandlersFactory | None = None,
+    routers: Sequence[APIRouter] = (),
+    on_start: Sequence[Hook] = (),
+    background: Sequence[Callable[[Runtime], Awaitable[None]]] = (),
+    consumer_workers: int = 1,
+    verify_tokens: bool = True,
+) -> FastAPI:
+    """Build a service's FastAPI app; nothing is opened until the lifespan starts."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.service_name, settings.log_level)
+        metrics: Metrics = app.state.metrics
+        db = Database(settings.database_url, pool_size=settings.database_pool_size)
+        await _retry("database migrations", lambda: upgrade(migrations, settings.database_url))
+        storage = Storage(settings)
+        await _retry("object store", storage.ensure_buckets)
+        broker = make_broker(settings, registry=metrics.registry)
+        relay = OutboxRelay(sessions=db.sessions, tables=tables, broker=broker, metrics=metrics,
+                            poll_interval=settings.outbox_poll_interval_s)
+        rt = Runtime(settings=settings, metrics=metrics, db=db, tables=tables, broker=broker, storage=storage,
+                     relay=relay)
+        if handlers is not None:
+            rt.consumer = EventConsumer(settings=settings, broker=broker, db=db, tables=tables, metrics=metrics,
+                                        relay=relay, handlers=handlers(rt), max_workers=consumer_workers)
+            rt.consumer.subscribe()
+        app.state.runtime = rt
+        for hook in on_start:
+            await hook(rt)
+        await _retry("broker", broker.start)
+        rt.tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+        for job in background:
+            rt.tasks.append(asyncio.create_task(job(rt), name=getattr(job, "__name__", "job")))
+        log.info("%s started", settings.service_name)
+        try:
+            yield
+        finally:
+            # Graceful: stop consuming (in-flight work finishes and commits), then relay what is left.
+            await broker.stop()
+            relay.stop()
+            for t in rt.tasks:
+                t.cancel()
+            await asyncio.gather(*rt.tasks, return_exceptions=True)
+            await db.dispose()
+            log.info("%s stopped", settings.service_name)
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = Metrics(settings.service_name)
+    if verify_tokens:
+        app.state.verifier = TokenVerifier(settings)
+    install_error_handlers(app)
+    _install_request_metrics(app)
+    app.include_router(_ops_router())
+    for r in routers:
+        app.include_router(r)
+    return app
+
+
+async def _retry(what: str, fn: Callable[[], Awaitable[Any]], timeout: float = 120) -> Any:
+    """Dependencies may start after us (Kubernetes, the embedded launcher): wait for them, then give up."""
+    deadline = time.monotonic() + timeout
+    delay = 0.2
+    while True:
+        try:
+            return await fn()
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("waiting for %s: %s", what, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 3.0)
+
+
+def _install_request_metrics(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        bind_request(request_id)
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            response.headers["x-request-id"] = request_id
+            return response
+        finally:
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            m: Metrics = request.app.state.metrics
+            m.http_requests.labels(m.service, request.method, path, str(status)).inc()
+            m.http_duration.labels(m.service, request.method, path).observe(time.perf_counter() - started)
+
+
+def _ops_router() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Broker, object store and database are reachable")
+    async def readyz(request: Request) -> JSONResponse:
+        rt: Runtime | None = getattr(request.app.state, "runtime", None)
+        if rt is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        db_ok, s3_ok, kafka_ok = await asyncio.gather(rt.db.ping(), rt.storage.ping(), _kafka_ping(rt.broker))
+        checks = {"database": db_ok, "object_store": s3_ok, "broker": kafka_ok}
+        ok = all(checks.values())
+        return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics")
+    async def metrics(request: Request) -> Response:
+        rt: Runtime | None = getattr(request.app.state, "runtime", None)
+        m: Metrics = request.app.state.metrics
+        if rt is not None:
+            with contextlib.suppress(Exception):
+                m.outbox_backlog.labels(m.service).set(await rt.relay.backlog())
+        return Response(m.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return router
+
+
+async def _kafka_ping(broker: KafkaBroker) -> bool:
+    try:
+        return bool(await broker.ping(timeout=2.0))
+    except Exception:  # noqa: BLE001 - readiness reports any failure as "not ready"
+        return False
+
+
+def serve(app_factory: Callable[[], FastAPI], settings: CommonSettings) -> None:
+    """Run a service with uvicorn; SIGTERM drains HTTP, then the lifespan stops consuming and commits."""
+    import uvicorn
+
+    uvicorn.run(app_factory(), host=settings.http_host, port=settings.http_port, log_config=None,
+                timeout_graceful_shutdown=30, access_log=False)

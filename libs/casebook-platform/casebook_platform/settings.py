@@ -1,0 +1,61 @@
+"""Settings slices shared by every service; each service combines them with its own."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDERS = {"", "changeme", "change-me", "secret", "password"}
+
+
+class CommonSettings(BaseSettings):
+    """Everything a Casebook service needs to reach its broker, store and database."""
+
+    model_config = SettingsConfigDict(env_prefix="CASEBOOK_", extra="ignore")
+
+    mode: Literal["embedded", "production"] = Field("embedded", description="embedded allows generated secrets.")
+    service_name: str = Field("casebook", description="Set by each service.")
+
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+    kafka_idempotent: bool = Field(False, description="Idempotent producer (Apache Kafka yes; Tansu no).")
+    kafka_session_timeout_ms: int = Field(6000, description="Group session timeout; joins wait half of it on Tansu.")
+    kafka_fetch_max_wait_ms: int = Field(100, description="Idle latency is about half of this on Tansu.")
+    kafka_linger_ms: int = Field(5, description="Producer batching delay.")
+    kafka_max_request_size: int = Field(8 * 1024 * 1024, description="Largest record batch the producer sends.")
+    consumer_group: str = Field("", description="Consumer group; default `casebook-<service>`.")
+    consumer_max_attempts: int = Field(4, description="Attempts before a message goes to the DLQ.")
+    consumer_retry_backoff_s: float = Field(0.25, description="First retry delay; doubles each attempt.")
+
+    s3_endpoint: str = Field("127.0.0.1:8333", description="S3 endpoint host:port.")
+    s3_access_key: str = Field("", description="S3 access key.")
+    s3_secret_key: str = Field("", description="S3 secret key.")
+    s3_secure: bool = Field(False, description="Use HTTPS to S3.")
+    s3_region: str = Field("us-east-1", description="S3 region.")
+    s3_bucket_incoming: str = Field("casebook-incoming", description="Raw uploads (anonymiser reads).")
+    s3_bucket_images: str = Field("casebook-images", description="De-identified images.")
+    s3_bucket_exports: str = Field("casebook-exports", description="Export archives.")
+
+    database_url: str = Field("postgresql+asyncpg://postgres@127.0.0.1:55432/casebook",
+                              description="This service's own database.")
+    database_pool_size: int = Field(10, description="Connection pool size.")
+
+    http_host: str = Field("127.0.0.1", description="Listen address.")
+    http_port: int = Field(8080, description="Listen port.")
+
+    auth_secret: str = Field("", description="HS256 secret (embedded mode).")
+    auth_jwks_url: str = Field("", description="RS256 JWKS URL (production).")
+    auth_audience: str = Field("", description="Expected `aud`, if any.")
+
+    outbox_poll_interval_s: float = Field(0.05, description="Outbox relay idle poll interval.")
+    log_level: str = Field("INFO", description="Log level.")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> CommonSettings:
+        if self.mode == "production":
+            if not self.auth_jwks_url and self.auth_secret.lower() in _PLACEHOLDERS:
+                raise ValueError("production needs CASEBOOK_AUTH_JWKS_URL (or a real CASEBOOK_AUTH_SECRET)")
+            if self.s3_secret_key.lower() in _PLACEHOLDERS:
+                raise ValueError("production needs a real CASEBOOK_S3_SECRET_KEY")
+        return self

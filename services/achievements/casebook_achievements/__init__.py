@@ -1,0 +1,1 @@
+"""Casebook achievements service: per-user counters and awards (Collector)."""

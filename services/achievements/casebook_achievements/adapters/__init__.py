@@ -1,0 +1,1 @@
+"""Adapters of the achievements service (database, object store)."""

@@ -1,0 +1,1 @@
+"""Casebook export service: originals zips and offline presentations."""

@@ -1,0 +1,14 @@
+"""Run the export service: `python -m casebook_export`."""
+
+from casebook_platform.service import serve
+from casebook_export.main import create_app
+from casebook_export.settings import Settings
+
+
+def main() -> None:
+    settings = Settings()
+    serve(lambda: create_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

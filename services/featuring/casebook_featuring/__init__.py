@@ -1,0 +1,1 @@
+"""Casebook featuring service: featured cases and the Case of the Month."""

@@ -1,0 +1,12 @@
+"""Settings of the featuring service (environment variables `CASEBOOK_*`)."""
+
+from pydantic import Field
+
+from casebook_platform.settings import CommonSettings
+
+
+class Settings(CommonSettings):
+    """The shared slices plus what only the featuring service needs."""
+
+    service_name: str = Field("featuring", description="Service name (logs, metrics, consumer group).")
+    http_port: int = Field(8083, description="Listen port.")

@@ -1,0 +1,1 @@
+"""Adapters of the gateway service (database, object store)."""

@@ -1,0 +1,1 @@
+"""Casebook moderation service: the review queue: automatic publication checks, claims, approvals and rejections."""

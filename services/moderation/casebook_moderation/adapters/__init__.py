@@ -1,0 +1,1 @@
+"""Adapters of the moderation service (database, object store)."""
