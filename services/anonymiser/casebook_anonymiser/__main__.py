@@ -1,8 +1,8 @@
 """Run the anonymiser service: `python -m casebook_anonymiser`."""
 
-from casebook_platform.service import serve
 from casebook_anonymiser.main import create_app
 from casebook_anonymiser.settings import Settings
+from casebook_platform.service import serve
 
 
 def main() -> None:

@@ -1,12 +1,23 @@
-"""Settings of the anonymiser service (environment variables `CASEBOOK_*`)."""
+"""Settings of the anonymiser (environment variables `CASEBOOK_*`)."""
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from casebook_platform.settings import CommonSettings
 
 
 class Settings(CommonSettings):
-    """The shared slices plus what only the anonymiser service needs."""
+    """The shared slices plus the pseudonymisation key and the worker pool."""
 
     service_name: str = Field("anonymiser", description="Service name (logs, metrics, consumer group).")
     http_port: int = Field(8081, description="Listen port.")
+    deid_secret: str = Field("", description="Pseudonymisation secret (HMAC key for UIDs, dates, pseudonyms).")
+    deid_key_id: str = Field("k1", description="Id of that secret, recorded in every output (key rotation).")
+    deid_workers: int = Field(0, description="De-identification processes (0: one per core).")
+    deid_ocr: bool = Field(True, description="OCR images that may carry burned-in text (off: they quarantine).")
+    sweep_interval_s: float = Field(60.0, description="How often leftover raw uploads are looked for.")
+
+    @model_validator(mode="after")
+    def _need_secret(self) -> "Settings":
+        if len(self.deid_secret) < 16:
+            raise ValueError("CASEBOOK_DEID_SECRET must be set (at least 16 characters)")
+        return self

@@ -1,1 +1,1 @@
-"""Casebook gateway service: the ingest gateway: cases, studies, uploads, playlists, exports requests; the one door for front ends."""
+"""Casebook gateway service: the one door for front ends (cases, studies, uploads, playlists, export requests)."""

@@ -1,8 +1,8 @@
 """Run the gateway service: `python -m casebook_gateway`."""
 
-from casebook_platform.service import serve
 from casebook_gateway.main import create_app
 from casebook_gateway.settings import Settings
+from casebook_platform.service import serve
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Settings of the gateway service (environment variables `CASEBOOK_*`)."""
+"""Settings of the gateway (environment variables `CASEBOOK_*`)."""
 
 from pydantic import Field
 
@@ -6,7 +6,21 @@ from casebook_platform.settings import CommonSettings
 
 
 class Settings(CommonSettings):
-    """The shared slices plus what only the gateway service needs."""
+    """The shared slices plus the gateway's limits and the services it routes to."""
 
     service_name: str = Field("gateway", description="Service name (logs, metrics, consumer group).")
     http_port: int = Field(8080, description="Listen port.")
+    public_base_url: str = Field("http://127.0.0.1:8080", description="Base URL used in share links.")
+    max_upload_bytes: int = Field(2 * 1024**3, description="Largest accepted upload (413 `upload_too_large`).")
+    max_zip_entries: int = Field(5000, description="Most entries a zip may hold.")
+    max_zip_uncompressed_bytes: int = Field(4 * 1024**3, description="Largest total uncompressed zip size.")
+    max_zip_ratio: float = Field(100.0, description="Largest compression ratio of a zip entry.")
+    max_image_pixels: int = Field(80_000_000, description="Largest PNG/JPEG in pixels (decompression bombs).")
+    dicom_parse_timeout_s: float = Field(10.0, description="Time bound on recognising one DICOM file.")
+    draft_limit: int = Field(10, description="Drafts per user at any time.")
+    unlisted_limit: int = Field(10, description="Unlisted cases per user at any time.")
+    gateway_moderation_url: str = Field("http://127.0.0.1:8082", description="Moderation service.")
+    gateway_featuring_url: str = Field("http://127.0.0.1:8083", description="Featuring service.")
+    gateway_achievements_url: str = Field("http://127.0.0.1:8084", description="Achievements service.")
+    gateway_export_url: str = Field("http://127.0.0.1:8085", description="Export service.")
+    tmp_dir: str = Field("", description="Where uploads are spooled while checked (default: system temp).")

@@ -1,6 +1,6 @@
 """Alembic environment of the anonymiser service."""
 
-from casebook_platform.migrations import run_env
 from casebook_anonymiser.adapters.db import metadata
+from casebook_platform.migrations import run_env
 
 run_env(metadata)

@@ -1,0 +1,100 @@
+"""The anonymiser's one handler: raw upload in, de-identified object or quarantine out (fail closed)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import Executor
+from functools import partial
+
+from minio.error import S3Error
+from sqlalchemy.dialects.postgresql import insert
+
+from casebook_anonymiser import core
+from casebook_anonymiser.adapters.db import runs
+from casebook_anonymiser.deid import DeidResult, deidentify_bytes
+from casebook_anonymiser.metrics import DomainMetrics
+from casebook_anonymiser.settings import Settings
+from casebook_events import CaseAnonymised, CaseQuarantined, CaseUploaded, Topic
+from casebook_platform.consumer import Delivery, Handler
+from casebook_platform.service import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def build_handlers(rt: Runtime, *, pool: Executor, domain: DomainMetrics) -> dict[str, Handler]:
+    settings: Settings = rt.settings  # type: ignore[assignment]
+
+    async def uploaded(d: Delivery) -> None:
+        e: CaseUploaded = d.event
+        try:
+            raw = await rt.storage.get_bytes(rt.storage.incoming, e.object_key)
+        except S3Error as exc:
+            if exc.code not in ("NoSuchKey", "NoSuchObject"):
+                raise
+            await _finish(d, e, None, ["source_missing"])  # the case was deleted before we got to it
+            return
+        key = core.case_key(settings.deid_secret, settings.deid_key_id, e.case_id)
+        started = time.perf_counter()
+        result: DeidResult = await asyncio.get_running_loop().run_in_executor(
+            pool, partial(deidentify_bytes, raw, key=key, ocr=settings.deid_ocr))
+        domain.seconds.observe(time.perf_counter() - started)
+        if result.status == "ready" and result.data is not None:
+            out_key = f"{e.case_id}/{e.image_id}"
+            await rt.storage.put_bytes(rt.storage.images, out_key, result.data, result.media_type)
+            await d.emit(CaseAnonymised(
+                case_id=e.case_id, image_id=e.image_id, study_id=e.study_id, object_key=out_key,
+                media_type=result.media_type, size=len(result.data), sha256=core.sha256(result.data),
+                identifier_digests=core.digests_of(e.case_id, result.identifiers),
+                **core.anonymised_fields(result.info)), key=e.case_id)
+            await _finish(d, e, result, [], out_key=out_key, size_out=len(result.data))
+            domain.deidentified.inc()
+        else:
+            await _finish(d, e, result, result.reasons or ["processing_error"])
+        d.after_commit.append(partial(_remove_raw, rt, e))
+
+    async def _finish(d: Delivery, e: CaseUploaded, result: DeidResult | None, reasons: list[str], *,
+                      out_key: str | None = None, size_out: int | None = None) -> None:
+        if reasons:
+            await d.emit(CaseQuarantined(case_id=e.case_id, image_id=e.image_id, study_id=e.study_id,
+                                         reasons=reasons), key=e.case_id)
+            for r in reasons:
+                domain.quarantined.labels(r).inc()
+        actions = list(result.info.get("actions", [])) if result else []
+        await d.session.execute(insert(runs).values(
+            image_id=e.image_id, case_id=e.case_id, status="quarantined" if reasons else "ready", reasons=reasons,
+            actions=actions, incoming_key=e.object_key, object_key=out_key, size_in=e.size, size_out=size_out,
+            key_id=settings.deid_key_id).on_conflict_do_nothing())
+
+    return {Topic.CASE_UPLOADED: uploaded}
+
+
+async def _remove_raw(rt: Runtime, e: CaseUploaded) -> None:
+    """Raw uploads live only until their outcome is durable; the sweeper retries what fails here."""
+    await rt.storage.delete(rt.storage.incoming, e.object_key)
+    async with rt.db.transaction() as s:
+        await s.execute(runs.update().where(runs.c.image_id == e.image_id).values(incoming_deleted=True))
+
+
+async def sweep_forever(rt: Runtime, domain: DomainMetrics) -> None:
+    """Remove raw uploads whose outcome was recorded but whose deletion did not happen (a crash between)."""
+    from sqlalchemy import select
+
+    interval = getattr(rt.settings, "sweep_interval_s", 60.0)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            async with rt.db.sessions() as s:
+                rows = (await s.execute(select(runs.c.image_id, runs.c.incoming_key)
+                                        .where(~runs.c.incoming_deleted).limit(500))).all()
+            for r in rows:
+                await rt.storage.delete(rt.storage.incoming, r.incoming_key)
+                async with rt.db.transaction() as s:
+                    await s.execute(runs.update().where(runs.c.image_id == r.image_id)
+                                    .values(incoming_deleted=True))
+                domain.swept.inc()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("sweep failed", exc_info=True)

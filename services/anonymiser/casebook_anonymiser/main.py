@@ -1,0 +1,42 @@
+"""App factory of the anonymiser."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from casebook_anonymiser.adapters.db import metadata, tables
+from casebook_anonymiser.handlers import build_handlers, sweep_forever
+from casebook_anonymiser.metrics import DomainMetrics
+from casebook_anonymiser.settings import Settings
+from casebook_platform.consumer import Handler
+from casebook_platform.service import Runtime, create_service_app
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the process pool and clients open in the lifespan."""
+    settings = settings or Settings()
+    workers = settings.deid_workers or os.cpu_count() or 1
+    app: FastAPI
+
+    def handlers(rt: Runtime) -> dict[str, Handler]:
+        # Processes, not threads: de-identification and OCR are CPU-bound and must not stall heartbeats.
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        app.state.pool = pool
+        return build_handlers(rt, pool=pool, domain=app.state.domain)
+
+    async def sweeper(rt: Runtime) -> None:
+        await sweep_forever(rt, app.state.domain)
+
+    app = create_service_app(
+        settings=settings, title="Casebook anonymiser",
+        description="De-identifies every upload (DICOM PS3.15 Annex E, PNG/JPEG) before it is stored for serving.",
+        metadata=metadata, tables=tables, migrations=Path(__file__).parent / "migrations",
+        handlers=handlers, background=[sweeper], consumer_workers=workers, verify_tokens=False,
+    )
+    app.state.domain = DomainMetrics(app.state.metrics)
+    return app

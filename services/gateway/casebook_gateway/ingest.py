@@ -1,0 +1,251 @@
+"""Upload intake: stream the multipart body to a spool file, recognise the content, refuse unsafe archives.
+
+Nothing here holds a whole upload in memory: the body is streamed to disk while its size is checked,
+archives are inspected from their central directory before anything is extracted, and each accepted
+file is handed on as a path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import tempfile
+import zipfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from casebook_platform.errors import ApiError
+
+CHUNK = 1024 * 1024
+_EXECUTABLE_MAGIC = (b"MZ", b"\x7fELF", b"#!", b"\xca\xfe\xba\xbe", b"\xcf\xfa\xed\xfe", b"PK\x03\x04")
+
+
+@dataclass
+class Spooled:
+    """The uploaded file, on disk."""
+
+    path: Path
+    filename: str
+    size: int
+
+
+@dataclass
+class Accepted:
+    """One file accepted for de-identification."""
+
+    path: Path
+    content_type: str
+    size: int
+    sha256: str
+    filename: str
+    notes: list[str] = field(default_factory=list)
+
+
+async def spool_multipart(body: AsyncIterator[bytes], content_type: str, *, max_bytes: int, tmp_dir: str | None
+                          ) -> Spooled:
+    """Write the multipart field `file` to a temporary file, enforcing `max_bytes` while streaming.
+
+    Raises:
+        ApiError: 413 `upload_too_large`; 422 `invalid_request` for a body without a `file` field.
+    """
+    ctype, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    if ctype != b"multipart/form-data" or not boundary:
+        raise ApiError(415, "unsupported_media", "send multipart/form-data with a `file` field")
+    fd, name = tempfile.mkstemp(prefix="upload-", dir=tmp_dir or None)
+    out = os.fdopen(fd, "wb")
+    state = {"in_file": False, "seen_file": False, "size": 0, "filename": "", "header": b"", "value": b"",
+             "headers": {}}
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        state["header"] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        state["value"] += data[start:end]
+
+    def on_header_end() -> None:
+        state["headers"][state["header"].lower()] = state["value"]
+        state["header"] = state["value"] = b""
+
+    def on_headers_finished() -> None:
+        _, disp = parse_options_header(state["headers"].get(b"content-disposition", b""))
+        is_file = disp.get(b"name") == b"file" and not state["seen_file"]
+        state["in_file"] = is_file
+        if is_file:
+            state["seen_file"] = True
+            state["filename"] = disp.get(b"filename", b"").decode("utf-8", "replace")[:255]
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        if state["in_file"]:
+            state["size"] += end - start
+            if state["size"] > max_bytes:
+                raise ApiError(413, "upload_too_large", f"uploads are limited to {max_bytes} bytes")
+            out.write(data[start:end])
+
+    def on_part_end() -> None:
+        state["in_file"] = False
+        state["headers"] = {}
+
+    callbacks: dict[str, Callable[..., None]] = {
+        "on_header_field": on_header_field, "on_header_value": on_header_value, "on_header_end": on_header_end,
+        "on_headers_finished": on_headers_finished, "on_part_data": on_part_data, "on_part_end": on_part_end}
+    parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+    try:
+        async for chunk in body:
+            parser.write(chunk)
+        parser.finalize()
+    except ApiError:
+        out.close()
+        os.unlink(name)
+        raise
+    except Exception as exc:
+        out.close()
+        os.unlink(name)
+        raise ApiError(422, "invalid_request", f"malformed multipart body: {exc}") from exc
+    out.close()
+    if not state["seen_file"]:
+        os.unlink(name)
+        raise ApiError(422, "invalid_request", "the multipart body has no `file` field")
+    return Spooled(Path(name), state["filename"], state["size"])
+
+
+def sniff(head: bytes) -> str:
+    """What the first bytes say the content is: dicom, zip, png, jpeg, or unknown (never the file name)."""
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return "dicom"
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return "zip"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    return "unknown"
+
+
+def check_zip(path: Path, *, max_entries: int, max_total: int, max_ratio: float) -> list[zipfile.ZipInfo]:
+    """The members of a zip, checked before anything is extracted.
+
+    Raises:
+        ApiError: 422 `unsafe_archive` (too many entries, too large uncompressed, suspicious compression
+        ratio, names escaping the folder, links, encryption) or `invalid_request` for a broken zip.
+    """
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ApiError(422, "unsafe_archive", f"not a readable zip: {exc}") from exc
+    with zf:
+        infos = zf.infolist()
+    if len(infos) > max_entries:
+        raise ApiError(422, "unsafe_archive", f"the zip has {len(infos)} entries; at most {max_entries}")
+    total = 0
+    files = []
+    for info in infos:
+        name = info.filename
+        p = PurePosixPath(name.replace("\\", "/"))
+        if p.is_absolute() or ".." in p.parts or (p.parts and ":" in p.parts[0]):
+            raise ApiError(422, "unsafe_archive", f"entry {name[:100]!r} escapes its folder")
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise ApiError(422, "unsafe_archive", f"entry {name[:100]!r} is a link")
+        if info.flag_bits & 0x1:
+            raise ApiError(422, "unsafe_archive", "encrypted entries are not accepted")
+        if info.is_dir():
+            continue
+        total += info.file_size
+        if total > max_total:
+            raise ApiError(422, "unsafe_archive", f"the zip expands beyond {max_total} bytes")
+        if info.compress_size and info.file_size / max(info.compress_size, 1) > max_ratio and info.file_size > CHUNK:
+            raise ApiError(422, "unsafe_archive", f"entry {name[:100]!r} has a suspicious compression ratio")
+        if info.compress_size == 0 and info.file_size > 0:
+            raise ApiError(422, "unsafe_archive", f"entry {name[:100]!r} claims data from nothing")
+        base = p.name
+        if base.startswith(".") or base.lower() in ("dicomdir", "thumbs.db") or p.parts[0] == "__MACOSX":
+            continue  # platform litter and index files carry no images
+        files.append(info)
+    return files
+
+
+def extract_member(path: Path, info: zipfile.ZipInfo, tmp_dir: str | None, max_ratio: float) -> Path:
+    """Extract one checked member to its own temp file, re-checking the real size as it streams.
+
+    Raises:
+        ApiError: 422 `unsafe_archive` when the member expands beyond what its header declared.
+    """
+    fd, name = tempfile.mkstemp(prefix="member-", dir=tmp_dir or None)
+    written = 0
+    with zipfile.ZipFile(path) as zf, zf.open(info) as src, os.fdopen(fd, "wb") as dst:
+        while chunk := src.read(CHUNK):
+            written += len(chunk)
+            if written > info.file_size:
+                os.unlink(name)
+                raise ApiError(422, "unsafe_archive", "an entry expands beyond its declared size")
+            dst.write(chunk)
+    return Path(name)
+
+
+def validate_dicom(path: Path) -> list[str]:
+    """Parse a DICOM file's header (not its pixels) to prove it is DICOM; returns notes.
+
+    Raises:
+        ApiError: 422 `invalid_dicom` for what pydicom cannot parse.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, defer_size=64 * 1024)
+        if "SOPClassUID" not in ds:
+            raise ApiError(422, "invalid_dicom", "the file has no SOP Class UID")
+        # Walk every element once so that malformed nested data fails here, not later.
+        for _ in ds.iterall():
+            pass
+    except ApiError:
+        raise
+    except (InvalidDicomError, Exception) as exc:
+        raise ApiError(422, "invalid_dicom", f"not a valid DICOM file: {type(exc).__name__}") from exc
+    return []
+
+
+def validate_raster(path: Path, kind: str, max_pixels: int) -> None:
+    """Prove a PNG/JPEG decodes within the pixel bound.
+
+    Raises:
+        ApiError: 422 `invalid_image` for a broken or oversized image.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > max_pixels:
+                raise ApiError(422, "invalid_image", f"the image exceeds {max_pixels} pixels")
+            im.verify()
+    except ApiError:
+        raise
+    except Exception as exc:
+        raise ApiError(422, "invalid_image", f"not a valid {kind.upper()} image: {type(exc).__name__}") from exc
+
+
+def neutralise_preamble(path: Path) -> bool:
+    """Zero a DICOM preamble that carries anything (executables hide there: polyglot files); True if changed."""
+    with open(path, "r+b") as f:
+        pre = f.read(128)
+        if pre.strip(b"\x00"):
+            f.seek(0)
+            f.write(b"\x00" * 128)
+            return True
+    return False
+
+
+def digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def has_executable_preamble(head: bytes) -> bool:
+    return any(head.startswith(m) for m in _EXECUTABLE_MAGIC)

@@ -1,0 +1,42 @@
+"""App factory of the gateway."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from casebook_gateway.adapters.db import metadata, tables
+from casebook_gateway.handlers import build_handlers
+from casebook_gateway.metrics import DomainMetrics
+from casebook_gateway.routes import cases, exports, images, me, playlists, proxy
+from casebook_gateway.settings import Settings
+from casebook_platform.service import Runtime, create_service_app
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; resources open in the lifespan."""
+    settings = settings or Settings()
+    app: FastAPI
+
+    async def on_start(rt: Runtime) -> None:
+        app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=3.0))
+
+    def handlers(rt: Runtime):  # type: ignore[no-untyped-def]
+        rt.domain = app.state.domain  # type: ignore[attr-defined]
+        return build_handlers(rt)
+
+    app = create_service_app(
+        settings=settings,
+        title="Casebook",
+        description="The Casebook API: cases, studies and images, moderation, featuring, achievements, "
+                    "playlists and exports. Authenticate with `Authorization: Bearer <JWT>`; errors are "
+                    '`{"error": {"code", "message"}}` with stable codes.',
+        metadata=metadata, tables=tables, migrations=Path(__file__).parent / "migrations",
+        handlers=handlers,
+        routers=[me.router, cases.router, images.router, playlists.router, exports.router, proxy.router],
+        on_start=[on_start],
+    )
+    app.state.domain = DomainMetrics(app.state.metrics)
+    return app

@@ -1,0 +1,108 @@
+"""Export requests: the owner's originals, supporters' offline presentations of cases and playlists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+
+from casebook_events import ExportCase, ExportImage, ExportRequested, ExportSeries, ExportStudy
+from casebook_gateway import core, repo
+from casebook_gateway.adapters.db import cases, exports, images
+from casebook_gateway.routes.playlists import load_playlist, playlist_cases
+from casebook_gateway.schemas import ExportCreate, ExportOut, PlaylistExportCreate
+from casebook_platform.auth import CurrentUser, Principal, require_role
+from casebook_platform.errors import ApiError
+
+router = APIRouter(prefix="/v1", tags=["exports"])
+
+
+async def export_case(session: Any, case: dict[str, Any], *, public_version: bool) -> ExportCase:
+    """What the export service needs of one case: its text and its ready images in stack order."""
+    snap = await repo.snapshot(session, case)
+    if public_version and case["status"] != "approved" and case.get("public_snapshot"):
+        snap = snap.model_copy(update={k: v for k, v in case["public_snapshot"].items() if k in repo.TEXT_FIELDS})
+    rows = [dict(r) for r in (await session.execute(select(images).where(images.c.case_id == case["id"],
+                                                                         images.c.status == "ready")
+                                                    .order_by(images.c.seq))).mappings()]
+    studies_out = []
+    for s in await repo.study_rows(session, case["id"]):
+        series = core.order_series([r for r in rows if r["study_id"] == s["id"]])
+        studies_out.append(ExportStudy(position=s["position"], modality=s["modality"], findings=s["findings"], series=[
+            ExportSeries(position=n, description=g[0]["series_description"] or "", images=[
+                ExportImage(image_id=i["id"], object_key=i["object_key"], media_type=i["media_type"],
+                            size=i["size"] or 0) for i in g])
+            for n, g in enumerate(series, start=1)]))
+    return ExportCase(case_id=case["id"], revision=case["revision"], case=snap, author_name=case["owner_name"],
+                      attribution=core.attribution(case["owner_name"], case["id"]), licence=core.LICENCE,
+                      studies=studies_out)
+
+
+async def _queue(request: Request, session: Any, user: Principal, *, kind: str, title: str,
+                 export_cases: list[ExportCase], case_id: str | None = None, playlist_id: str | None = None
+                 ) -> ExportOut:
+    rt = request.app.state.runtime
+    export_id = repo.new_id("x")
+    fp = core.fingerprint({"kind": kind, "cases": [c.model_dump(mode="json") for c in export_cases]})
+    await session.execute(exports.insert().values(id=export_id, requested_by=user.id, kind=kind, case_id=case_id,
+                                                  playlist_id=playlist_id, status="queued"))
+    await rt.emit(session, ExportRequested(export_id=export_id, kind=kind, requested_by=user.id, title=title,  # type: ignore[arg-type]
+                                           playlist_id=playlist_id, fingerprint=fp, cases=export_cases),
+                  key=export_id)
+    request.app.state.domain.exports_requested.labels(kind).inc()
+    return ExportOut(id=export_id, status="queued", progress=0.0)
+
+
+@router.post("/cases/{case_id}/exports", status_code=202, response_model=ExportOut,
+             summary="Originals (owner) or an offline presentation (supporters, public cases)")
+async def request_case_export(case_id: str, body: ExportCreate, request: Request, user: CurrentUser) -> ExportOut:
+    rt = request.app.state.runtime
+    async with rt.db.transaction() as session:
+        case = await repo.load_case(session, case_id, user)
+        if body.kind == "originals":
+            repo.require_owner(case, user)
+        else:
+            require_role(user, "supporter")
+            if not case["listed_public"]:
+                raise ApiError(422, "not_public", "presentations are offered for approved public cases")
+        ec = await export_case(session, case, public_version=body.kind == "presentation")
+        return await _queue(request, session, user, kind=body.kind, title=ec.case.title, export_cases=[ec],
+                            case_id=case_id)
+
+
+@router.post("/playlists/{playlist_id}/exports", status_code=202, response_model=ExportOut,
+             summary="An offline presentation of a whole playlist (supporters)")
+async def request_playlist_export(playlist_id: str, request: Request, user: CurrentUser,
+                                  body: PlaylistExportCreate | None = None) -> ExportOut:
+    rt = request.app.state.runtime
+    async with rt.db.transaction() as session:
+        pl = await load_playlist(session, playlist_id, user)
+        require_role(user, "supporter")
+        items = await playlist_cases(session, playlist_id)
+        if not items:
+            raise ApiError(422, "empty_playlist", "the playlist has no public cases to export")
+        rows = {r["id"]: dict(r) for r in (await session.execute(
+            select(cases).where(cases.c.id.in_([i["id"] for i in items])))).mappings()}
+        ecs = [await export_case(session, rows[i["id"]], public_version=True) for i in items if i["id"] in rows]
+        return await _queue(request, session, user, kind="presentation", title=pl["title"], export_cases=ecs,
+                            playlist_id=playlist_id)
+
+
+@router.get("/exports/{export_id}", response_model=ExportOut, summary="An export's status and download link")
+async def get_export(export_id: str, request: Request, user: CurrentUser) -> ExportOut:
+    rt = request.app.state.runtime
+    async with rt.db.sessions() as session:
+        row = (await session.execute(select(exports).where(exports.c.id == export_id))).mappings().first()
+    if row is None or (row["requested_by"] != user.id and not user.has("admin")):
+        raise ApiError(404, "not_found", "no such export")
+    client: httpx.AsyncClient = request.app.state.http
+    try:
+        r = await client.get(f"{request.app.state.settings.gateway_export_url}/v1/exports/{export_id}",
+                             headers={"authorization": request.headers.get("authorization", "")})
+        if r.status_code == 200:
+            return ExportOut.model_validate(r.json())
+    except httpx.HTTPError:
+        pass  # the export service is the authority; until it answers, our own record says where the job is
+    return ExportOut(id=export_id, status=row["status"], progress=1.0 if row["status"] == "ready" else 0.0)

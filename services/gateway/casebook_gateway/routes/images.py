@@ -1,0 +1,203 @@
+"""Studies, uploads and images of a case."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import func, select
+
+from casebook_events import CaseUploaded
+from casebook_gateway import core, ingest, repo
+from casebook_gateway.adapters.db import images, studies
+from casebook_gateway.schemas import ImageOut, StudyCreate, StudyOut, UploadAccepted
+from casebook_platform.auth import CurrentUser, MaybeUser
+from casebook_platform.errors import ApiError
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1", tags=["studies and images"])
+
+_UPLOAD_DOC: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"],
+    "properties": {"file": {"type": "string", "format": "binary",
+                            "description": "One DICOM file, a zip of DICOM files, or a JPEG/PNG."}}}}}}}
+_MEDIA = {"dicom": "application/dicom", "png": "image/png", "jpeg": "image/jpeg"}
+
+
+@router.post("/cases/{case_id}/studies", status_code=201, response_model=StudyOut, summary="Add a study (owner)")
+async def create_study(case_id: str, body: StudyCreate, request: Request, user: CurrentUser) -> StudyOut:
+    rt = request.app.state.runtime
+    async with rt.db.transaction() as session:
+        case = await repo.load_case(session, case_id, user, lock=True)
+        repo.require_owner(case, user)
+        n = (await session.execute(select(func.count()).select_from(studies)
+                                   .where(studies.c.case_id == case_id))).scalar_one()
+        if n >= 50:
+            raise ApiError(409, "study_limit_reached", "a case holds at most 50 studies")
+        study_id = repo.new_id("s")
+        position = body.position or n + 1
+        await session.execute(studies.insert().values(id=study_id, case_id=case_id, position=position,
+                                                      modality=body.modality.upper(), findings=body.findings))
+    return StudyOut(id=study_id, modality=body.modality.upper(), findings=body.findings, position=position,
+                    images=0)
+
+
+def _check_file(path: Path, filename: str, settings: Any) -> tuple[str, list[str]]:
+    """Recognise one file by its content; returns (kind, notes). Raises ApiError for what is refused."""
+    with open(path, "rb") as f:
+        head = f.read(132)
+    kind = ingest.sniff(head)
+    if kind == "dicom":
+        ingest.validate_dicom(path)
+        notes = ["preamble_zeroed"] if ingest.neutralise_preamble(path) else []
+        return kind, notes
+    if kind in ("png", "jpeg"):
+        ingest.validate_raster(path, kind, settings.max_image_pixels)
+        return kind, []
+    if filename.lower().endswith((".dcm", ".dicom", ".ima")) or not head:
+        raise ApiError(422, "invalid_dicom", f"{filename or 'the file'} is not DICOM (no DICM marker)")
+    raise ApiError(415, "unsupported_media", "send one DICOM file, a zip of DICOM files, or a JPEG/PNG")
+
+
+def _accept(spooled: ingest.Spooled, settings: Any) -> list[ingest.Accepted]:
+    """Turn the spooled upload into accepted files (blocking: run in a thread)."""
+    tmp = settings.tmp_dir or None
+    with open(spooled.path, "rb") as f:
+        head = f.read(132)
+    if ingest.sniff(head) != "zip":
+        kind, notes = _check_file(spooled.path, spooled.filename, settings)
+        return [ingest.Accepted(spooled.path, _MEDIA[kind], spooled.size, ingest.digest(spooled.path),
+                                spooled.filename, notes)]
+    members = ingest.check_zip(spooled.path, max_entries=settings.max_zip_entries,
+                               max_total=settings.max_zip_uncompressed_bytes, max_ratio=settings.max_zip_ratio)
+    if not members:
+        raise ApiError(422, "invalid_dicom", "the zip holds no files")
+    accepted: list[ingest.Accepted] = []
+    try:
+        for info in members:
+            path = ingest.extract_member(spooled.path, info, tmp, settings.max_zip_ratio)
+            accepted.append(ingest.Accepted(path, "", info.file_size, "", info.filename[-255:]))
+            kind, notes = _check_file(path, info.filename, settings)
+            if kind not in ("dicom", "png", "jpeg"):
+                raise ApiError(422, "invalid_dicom", f"{info.filename[:100]} is not DICOM")
+            accepted[-1].content_type = _MEDIA[kind]
+            accepted[-1].sha256 = ingest.digest(path)
+            accepted[-1].size = os.path.getsize(path)
+            accepted[-1].notes = notes
+    except BaseException:
+        for a in accepted:
+            a.path.unlink(missing_ok=True)
+        raise
+    spooled.path.unlink(missing_ok=True)
+    return accepted
+
+
+@router.post("/cases/{case_id}/studies/{study_id}/uploads", status_code=202, response_model=UploadAccepted,
+             openapi_extra=_UPLOAD_DOC, summary="Upload a DICOM file, a zip of DICOM files, or a JPEG/PNG")
+async def upload(case_id: str, study_id: str, request: Request, user: CurrentUser) -> UploadAccepted:
+    rt = request.app.state.runtime
+    settings = request.app.state.settings
+    async with rt.db.sessions() as session:
+        case = await repo.load_case(session, case_id, user)
+        repo.require_owner(case, user)
+        if (await session.execute(select(studies.c.id).where(studies.c.id == study_id,
+                                                             studies.c.case_id == case_id))).first() is None:
+            raise ApiError(404, "not_found", "no such study in this case")
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > settings.max_upload_bytes + 64 * 1024:
+        raise ApiError(413, "upload_too_large", f"uploads are limited to {settings.max_upload_bytes} bytes")
+    spooled = await ingest.spool_multipart(request.stream(), request.headers.get("content-type", ""),
+                                           max_bytes=settings.max_upload_bytes, tmp_dir=settings.tmp_dir or None)
+    try:
+        accepted = await asyncio.wait_for(asyncio.to_thread(_accept, spooled, settings),
+                                          timeout=settings.dicom_parse_timeout_s * 6)
+    except TimeoutError as exc:
+        raise ApiError(422, "invalid_dicom", "the upload could not be recognised in time") from exc
+    except BaseException:
+        spooled.path.unlink(missing_ok=True)
+        raise
+    out = []
+    try:
+        rows = []
+        for a in accepted:
+            image_id = repo.new_id("i")
+            key = f"{case_id}/{image_id}"
+            with open(a.path, "rb") as f:
+                await rt.storage.put_stream(rt.storage.incoming, key, f, a.size, a.content_type)
+            rows.append((image_id, key, a))
+        async with rt.db.transaction() as session:
+            for image_id, key, a in rows:
+                await session.execute(images.insert().values(
+                    id=image_id, case_id=case_id, study_id=study_id, status="processing", incoming_key=key,
+                    filename=a.filename, size=a.size))
+                await rt.emit(session, CaseUploaded(case_id=case_id, image_id=image_id, study_id=study_id,
+                                                    owner_id=user.id, object_key=key, content_type=a.content_type,
+                                                    size=a.size, sha256=a.sha256), key=case_id)
+                out.append({"id": image_id, "status": "processing"})
+        request.app.state.domain.uploads.inc(len(rows))
+    finally:
+        for a in accepted:
+            a.path.unlink(missing_ok=True)
+        spooled.path.unlink(missing_ok=True)
+    return UploadAccepted(images=out)
+
+
+def _image_out(im: dict[str, Any], series: dict[str, Any]) -> ImageOut:
+    return ImageOut(id=im["id"], study_id=im["study_id"], series=series, status=im["status"],
+                    reasons=list(im["reasons"]), url=f"/v1/images/{im['id']}" if im["status"] == "ready" else None)
+
+
+@router.get("/cases/{case_id}/images", response_model=list[ImageOut], summary="The images of a case, in order")
+async def list_images(case_id: str, request: Request, user: MaybeUser) -> list[ImageOut]:
+    rt = request.app.state.runtime
+    async with rt.db.sessions() as session:
+        case = await repo.load_case(session, case_id, user)
+        rows = [dict(r) for r in (await session.execute(select(images).where(images.c.case_id == case_id)
+                                                        .order_by(images.c.seq))).mappings()]
+        study_pos = {s["id"]: s["position"] for s in await repo.study_rows(session, case_id)}
+    owner_view = core.sees_current_version(case, repo.viewer(user))
+    if not owner_view:
+        rows = [r for r in rows if r["status"] == "ready"]
+    out: list[ImageOut] = []
+    for sid in sorted(study_pos, key=lambda s: study_pos[s]):
+        for n, series in enumerate(core.order_series([r for r in rows if r["study_id"] == sid]), start=1):
+            first = series[0]
+            meta = {"position": n, "uid": first["series_uid"], "number": first["series_number"],
+                    "description": first["series_description"], "modality": first["modality"]}
+            out.extend(_image_out(im, meta) for im in series)
+    return out
+
+
+@router.get("/images/{image_id}", summary="The de-identified image (DICOM, PNG or JPEG)",
+            responses={200: {"content": {"application/dicom": {}, "image/png": {}, "image/jpeg": {}}}})
+async def get_image(image_id: str, request: Request, user: MaybeUser) -> StreamingResponse:
+    rt = request.app.state.runtime
+    async with rt.db.sessions() as session:
+        im = (await session.execute(select(images).where(images.c.id == image_id))).mappings().first()
+        if im is None:
+            raise ApiError(404, "not_found", "no such image")
+        await repo.load_case(session, im["case_id"], user)
+    if im["status"] != "ready":
+        raise ApiError(409 if im["status"] == "processing" else 404,
+                       "not_ready" if im["status"] == "processing" else "not_found",
+                       "the image is still being de-identified" if im["status"] == "processing"
+                       else "the image was quarantined")
+    resp = await asyncio.to_thread(rt.storage.client.get_object, rt.storage.images, im["object_key"])
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield from resp.stream(256 * 1024)
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    ext = {"application/dicom": "dcm", "image/png": "png", "image/jpeg": "jpg"}.get(im["media_type"], "bin")
+    return StreamingResponse(body(), media_type=im["media_type"], headers={
+        "Content-Disposition": f'inline; filename="{image_id}.{ext}"', "Content-Length": str(im["size"]),
+        "Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"})
