@@ -187,24 +187,32 @@ def extract_member(path: Path, info: zipfile.ZipInfo, tmp_dir: str | None, max_r
 
 
 def validate_dicom(path: Path) -> list[str]:
-    """Parse a DICOM file's header (not its pixels) to prove it is DICOM; returns notes.
+    """Parse a DICOM file's elements (deferring large values) to prove it is whole, well-formed DICOM.
 
     Raises:
-        ApiError: 422 `invalid_dicom` for what pydicom cannot parse.
+        ApiError: 422 `invalid_dicom` for what pydicom cannot parse, or a file cut short.
     """
     import pydicom
-    from pydicom.errors import InvalidDicomError
+    from pydicom.dataelem import RawDataElement
 
+    size = path.stat().st_size
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, defer_size=64 * 1024)
+        ds = pydicom.dcmread(path, defer_size=4096)
         if "SOPClassUID" not in ds:
             raise ApiError(422, "invalid_dicom", "the file has no SOP Class UID")
+        for elem in ds._dict.values():
+            # A deferred value is only located, not read: one that runs past the end means truncation.
+            if isinstance(elem, RawDataElement) and elem.length != 0xFFFFFFFF \
+                    and elem.value_tell + elem.length > size:
+                raise ApiError(422, "invalid_dicom", "the file is truncated")
         # Walk every element once so that malformed nested data fails here, not later.
-        for _ in ds.iterall():
-            pass
+        for elem in ds.iterall():
+            if elem.VR == "SQ" or elem.tag == 0x7FE00010:
+                continue
+            _ = elem.value
     except ApiError:
         raise
-    except (InvalidDicomError, Exception) as exc:
+    except Exception as exc:  # any parse failure is invalid input
         raise ApiError(422, "invalid_dicom", f"not a valid DICOM file: {type(exc).__name__}") from exc
     return []
 
