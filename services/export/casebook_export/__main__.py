@@ -1,8 +1,8 @@
 """Run the export service: `python -m casebook_export`."""
 
-from casebook_platform.service import serve
 from casebook_export.main import create_app
 from casebook_export.settings import Settings
+from casebook_platform.service import serve
 
 
 def main() -> None:

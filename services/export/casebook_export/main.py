@@ -1,0 +1,35 @@
+"""App factory of the export service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from casebook_export.adapters.db import metadata, tables
+from casebook_export.handlers import build_handlers, expire_forever, work_forever
+from casebook_export.metrics import DomainMetrics
+from casebook_export.routes import router
+from casebook_export.settings import Settings
+from casebook_platform.consumer import Handler
+from casebook_platform.service import Runtime, create_service_app
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; workers start in the lifespan."""
+    settings = settings or Settings()
+    app: FastAPI
+
+    def handlers(rt: Runtime) -> dict[str, Handler]:
+        rt.domain = app.state.domain  # type: ignore[attr-defined]
+        return build_handlers(rt)
+
+    app = create_service_app(
+        settings=settings, title="Casebook export",
+        description="Builds owners' originals zips and supporters' offline presentations.",
+        metadata=metadata, tables=tables, migrations=Path(__file__).parent / "migrations",
+        handlers=handlers, routers=[router],
+        background=[work_forever] * settings.export_workers + [expire_forever],
+    )
+    app.state.domain = DomainMetrics(app.state.metrics)
+    return app
