@@ -55,6 +55,8 @@ PROFILES = {
                  {s: 8080 + i for i, s in enumerate(SERVICES)}),
     "test": Ports(18333, 19333, 19340, 18888, 23746, 17333, 19092, 55433,
                   {s: 18080 + i for i, s in enumerate(SERVICES)}),
+    "bench": Ports(38333, 39333, 39340, 38888, 23846, 37333, 39092, 55434,
+                   {s: 38080 + i for i, s in enumerate(SERVICES)}),
 }
 
 
@@ -141,6 +143,9 @@ class Stack:
             _bin("weed"), "mini", f"-dir={self.data / 's3'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-s3.port={p.s3}", f"-master.port={p.master}", f"-volume.port={p.volume}",
             f"-filer.port={p.filer}", f"-admin.port={p.admin}", "-webdav=false",
+            # gRPC ports default to HTTP + 10000, which would collide with another profile's ports.
+            f"-s3.port.grpc={p.s3 + 1}", f"-master.port.grpc={p.master + 1}", f"-volume.port.grpc={p.volume + 1}",
+            f"-filer.port.grpc={p.filer + 1}", f"-admin.port.grpc={p.admin + 1}",
             "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
         ], env=self.s3_env())
         self._wait_s3()
@@ -184,8 +189,31 @@ class Stack:
 
     def restart_broker(self) -> None:
         """Used by the fault tests: start the broker again after it was killed."""
-        self.procs = [(n, pr) for n, pr in self.procs if n != "broker"]
-        self.start_broker()
+        self.restart("broker")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one infrastructure process (fault tests), found through its pid file."""
+        pid = int((self.data / f"{name}.pid").read_text())
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    break
+            except ChildProcessError:  # not our child: poll until it is gone
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+            time.sleep(0.05)
+
+    def restart(self, name: str) -> None:
+        """Start an infrastructure process again on the same data (after `kill`)."""
+        self.procs = [(n, pr) for n, pr in self.procs if n != name]
+        {"s3": self.start_s3, "broker": self.start_broker, "postgres": self.start_postgres}[name]()
 
     def start_postgres(self) -> None:
         pgbin = Path(_bin("pg"))

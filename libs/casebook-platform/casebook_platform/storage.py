@@ -46,7 +46,7 @@ class Storage:
                                 content_type=content_type)
 
     async def put_stream(self, bucket: str, key: str, stream: BinaryIO, length: int, content_type: str,
-                         part_size: int = 16 * 1024 * 1024) -> None:
+                         part_size: int = 8 * 1024 * 1024) -> None:
         await asyncio.to_thread(self.client.put_object, bucket, key, stream, length, content_type=content_type,
                                 part_size=part_size)
 

@@ -15,6 +15,7 @@ import zipfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -205,16 +206,27 @@ def validate_dicom(path: Path) -> list[str]:
             if isinstance(elem, RawDataElement) and elem.length != 0xFFFFFFFF \
                     and elem.value_tell + elem.length > size:
                 raise ApiError(422, "invalid_dicom", "the file is truncated")
-        # Walk every element once so that malformed nested data fails here, not later.
-        for elem in ds.iterall():
-            if elem.VR == "SQ" or elem.tag == 0x7FE00010:
-                continue
-            _ = elem.value
+        _walk(ds)
     except ApiError:
         raise
     except Exception as exc:  # any parse failure is invalid input
         raise ApiError(422, "invalid_dicom", f"not a valid DICOM file: {type(exc).__name__}") from exc
     return []
+
+
+def _walk(ds: Any, depth: int = 0) -> None:
+    """Convert every element once so malformed (nested) data fails here; deferred values stay on disk."""
+    from pydicom.dataelem import RawDataElement
+
+    if depth > 32:
+        raise ApiError(422, "invalid_dicom", "sequences are nested too deeply")
+    for tag, raw in list(ds._dict.items()):
+        if isinstance(raw, RawDataElement) and raw.value is None:
+            continue  # deferred (large): its bounds were checked, its bytes are not needed here
+        elem = ds[tag]
+        if elem.VR == "SQ":
+            for item in elem.value:
+                _walk(item, depth + 1)
 
 
 def validate_raster(path: Path, kind: str, max_pixels: int) -> None:

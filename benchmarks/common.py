@@ -1,0 +1,106 @@
+"""Shared pieces of the benchmarks: a private embedded stack on the `bench` ports, results, memory."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from harness import ServiceProcess, Stack, embedded  # noqa: E402
+
+
+@dataclass
+class Result:
+    """One figure next to its baseline measured in the same run."""
+
+    benchmark: str
+    metric: str
+    value: float
+    unit: str
+    baseline: str = ""
+    baseline_value: float | None = None
+    target: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.baseline_value in (None, 0):
+            return None
+        return self.value / self.baseline_value  # type: ignore[operator]
+
+
+def table(results: list[Result]) -> str:
+    rows = ["| benchmark | figure | value | baseline (same run) | ratio | target |", "|---|---|---|---|---|---|"]
+    for r in results:
+        base = f"{r.baseline}: {r.baseline_value:.1f} {r.unit}" if r.baseline_value is not None else ""
+        ratio = f"{r.ratio:.2f}×" if r.ratio is not None else ""
+        rows.append(f"| {r.benchmark} | {r.metric} | {r.value:.1f} {r.unit} | {base} | {ratio} | {r.target} |")
+    return "\n".join(rows)
+
+
+def emit(results: list[Result], argv: list[str]) -> None:
+    """Print the table; with `--json PATH` also write the figures for `make bench`."""
+    print(table(results))
+    if "--json" in argv:
+        path = Path(argv[argv.index("--json") + 1])
+        path.write_text(json.dumps([asdict(r) for r in results], indent=2))
+
+
+@contextlib.contextmanager
+def bench_stack(services: tuple[str, ...], env: dict[str, dict[str, str]] | None = None
+                ) -> Iterator[tuple[Any, dict[str, ServiceProcess]]]:
+    """A fresh embedded stack on the bench ports with the given services running."""
+    data = Path(tempfile.mkdtemp(prefix="casebook-bench-"))
+    stack = Stack(data, "bench")
+    procs: dict[str, ServiceProcess] = {}
+    try:
+        stack.start_infra()
+        for s in services:
+            procs[s] = ServiceProcess(stack, s, env=(env or {}).get(s)).start(wait=False)
+        for p in procs.values():
+            p.wait_ready()
+        yield stack, procs
+    finally:
+        for p in procs.values():
+            p.stop()
+        stack.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def token(stack: Any, user: str, roles: str) -> str:
+    return str(embedded.make_token(stack.secrets["auth_secret"], user, roles.split(",")))
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM of a process: its peak resident memory so far."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_info() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    return f"{os.cpu_count()} cores ({model}), {mem:.0f} GiB"

@@ -1,0 +1,85 @@
+"""Upload throughput through the gateway next to a direct S3 put of the same bytes, and the gateway's memory.
+
+    python benchmarks/upload.py [--size-mb 1024] [--quick] [--json out.json]
+
+A synthetic multi-frame DICOM of the given size is posted to the running gateway (which streams it to a
+spool file, checks it, and streams it to the incoming bucket); the same file is then put straight into S3
+with the minio client. The gateway's peak resident memory (VmHWM) is read from /proc.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pydicom
+from minio import Minio
+
+from common import Result, bench_stack, emit, peak_rss_mb, rss_mb, token
+
+CHUNK = 8 * 1024 * 1024
+
+
+def big_dicom(path: Path, size_mb: int) -> int:
+    """CT_small's header with `size_mb` of pixel frames appended as one explicit-length OW element."""
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    frame = int(ds.Rows) * int(ds.Columns) * 2
+    frames = max(1, size_mb * 1024 * 1024 // frame)
+    del ds.PixelData
+    ds.NumberOfFrames = frames
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    pixel_len = frames * frame
+    with open(path, "wb") as f:
+        f.write(buf.getvalue())
+        f.write(b"\xe0\x7f\x10\x00OW\x00\x00" + pixel_len.to_bytes(4, "little"))
+        block = os.urandom(CHUNK)
+        left = pixel_len
+        while left:
+            n = min(left, CHUNK)
+            f.write(block[:n])
+            left -= n
+    return path.stat().st_size
+
+
+def main(argv: list[str]) -> None:
+    size_mb = 128 if "--quick" in argv else int(argv[argv.index("--size-mb") + 1]) if "--size-mb" in argv else 1024
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory() as tmp, bench_stack(("gateway",)) as (stack, procs):
+        path = Path(tmp) / "big.dcm"
+        size = big_dicom(path, size_mb)
+        mb = size / 1024 / 1024
+        gw = procs["gateway"]
+        assert gw.proc is not None
+        idle = rss_mb(gw.proc.pid)
+        auth = {"Authorization": f"Bearer {token(stack, 'bench', 'contributor')}"}
+        with httpx.Client(base_url=gw.url, headers=auth, timeout=600) as c:
+            cid = c.post("/v1/cases", json={"title": "bench"}).json()["id"]
+            sid = c.post(f"/v1/cases/{cid}/studies", json={"modality": "CT"}).json()["id"]
+            with open(path, "rb") as f:
+                t0 = time.perf_counter()
+                r = c.post(f"/v1/cases/{cid}/studies/{sid}/uploads", files={"file": ("big.dcm", f)})
+                gateway_s = time.perf_counter() - t0
+            assert r.status_code == 202, r.text
+        peak = peak_rss_mb(gw.proc.pid)
+        s3 = Minio(f"127.0.0.1:{stack.ports.s3}", stack.secrets["s3_access_key"], stack.secrets["s3_secret_key"],
+                   secure=False)
+        with open(path, "rb") as f:
+            t0 = time.perf_counter()
+            s3.put_object("casebook-incoming", "bench/direct", f, size, part_size=16 * 1024 * 1024)
+            direct_s = time.perf_counter() - t0
+    label = f"upload {mb:.0f} MB DICOM"
+    results.append(Result(label, "through the gateway", mb / gateway_s, "MB/s", "direct S3 put", mb / direct_s))
+    results.append(Result(label, "gateway peak RSS", peak, "MB", "gateway idle RSS", idle, "< 200 MB"))
+    emit(results, argv)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
