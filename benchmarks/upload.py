@@ -18,9 +18,8 @@ from pathlib import Path
 
 import httpx
 import pydicom
-from minio import Minio
-
 from common import Result, bench_stack, emit, peak_rss_mb, rss_mb, token
+from minio import Minio
 
 CHUNK = 8 * 1024 * 1024
 
