@@ -37,7 +37,9 @@ def stack() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def platform(stack: Any) -> Iterator[dict[str, ServiceProcess]]:
     """All six services running against the stack; the gateway is the base URL."""
-    procs = {name: ServiceProcess(stack, name) for name in SERVICES}
+    # A short sweep interval lets the fault tests see interrupted raw-upload deletions finished.
+    extra = {"anonymiser": {"CASEBOOK_SWEEP_INTERVAL_S": "3"}}
+    procs = {name: ServiceProcess(stack, name, env=extra.get(name)) for name in SERVICES}
     try:
         for p in procs.values():
             p.start(wait=False)

@@ -1,8 +1,8 @@
 """Run the featuring service: `python -m casebook_featuring`."""
 
-from casebook_platform.service import serve
 from casebook_featuring.main import create_app
 from casebook_featuring.settings import Settings
+from casebook_platform.service import serve
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Alembic environment of the featuring service."""
 
-from casebook_platform.migrations import run_env
 from casebook_featuring.adapters.db import metadata
+from casebook_platform.migrations import run_env
 
 run_env(metadata)

@@ -1,0 +1,92 @@
+"""Database operations on approved cases, the featured list and the monthly picks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, delete, select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from casebook_events import CaseApproved
+from casebook_featuring.adapters.db import cases, featured, months
+
+
+async def get_case(session: AsyncSession, case_id: str, *, for_update: bool = False) -> Row[Any] | None:
+    q = select(cases).where(cases.c.case_id == case_id)
+    return (await session.execute(q.with_for_update() if for_update else q)).first()
+
+
+async def get_listed(session: AsyncSession, case_id: str) -> Row[Any] | None:
+    """The case if it is an approved, public, existing case here; locked for the caller's decision."""
+    row = await get_case(session, case_id, for_update=True)
+    return row if row is not None and row.listed and not row.deleted and row.approved_at is not None else None
+
+
+async def record_approval(session: AsyncSession, e: CaseApproved) -> None:
+    """List an approved case; an approval older than what we know, or of a deleted case, changes nothing."""
+    row = await get_case(session, e.case_id, for_update=True)
+    if row is not None and (row.deleted or e.revision < row.revision):
+        return
+    values = {"owner_id": e.owner_id, "title": e.title, "revision": e.revision, "approved_at": e.approved_at,
+              "listed": True}
+    stmt = insert(cases).values(case_id=e.case_id, **values)
+    await session.execute(stmt.on_conflict_do_update(index_elements=[cases.c.case_id], set_=values))
+    await session.execute(featured.update().where(featured.c.case_id == e.case_id).values(title=e.title))
+
+
+async def delist(session: AsyncSession, case_id: str, owner_id: str, *, revision: int = 0,
+                 deleted: bool = False) -> None:
+    """The case leaves the listings (and the featured list); Case of the Month picks stay as history."""
+    row = await get_case(session, case_id, for_update=True)
+    if row is None:
+        await session.execute(insert(cases).values(case_id=case_id, owner_id=owner_id, revision=revision,
+                                                   listed=False, deleted=deleted))
+        return
+    if row.deleted or (not deleted and revision < row.revision):
+        return
+    await session.execute(cases.update().where(cases.c.case_id == case_id).values(
+        listed=False, deleted=deleted, revision=max(revision, row.revision)))
+    await session.execute(delete(featured).where(featured.c.case_id == case_id))
+
+
+async def get_featured(session: AsyncSession, case_id: str) -> Row[Any] | None:
+    return (await session.execute(select(featured).where(featured.c.case_id == case_id))).first()
+
+
+async def add_featured(session: AsyncSession, case_id: str, title: str, editor_id: str, at: datetime) -> None:
+    await session.execute(insert(featured).values(case_id=case_id, title=title, featured_by=editor_id,
+                                                  featured_at=at))
+
+
+async def featured_page(session: AsyncSession, limit: int, before: tuple[datetime, str] | None) -> list[Row[Any]]:
+    """Featured cases, newest first, after the cursor position."""
+    q = select(featured)
+    if before is not None:
+        q = q.where(tuple_(featured.c.featured_at, featured.c.case_id) < tuple_(*before))
+    q = q.order_by(featured.c.featured_at.desc(), featured.c.case_id.desc()).limit(limit)
+    return list((await session.execute(q)).all())
+
+
+async def candidates_page(session: AsyncSession, start: datetime, end: datetime, limit: int,
+                          after: tuple[datetime, str] | None) -> list[Row[Any]]:
+    """Listed cases approved in [start, end), in approval order, after the cursor position."""
+    q = select(cases).where(cases.c.listed, ~cases.c.deleted, cases.c.approved_at >= start,
+                            cases.c.approved_at < end)
+    if after is not None:
+        q = q.where(tuple_(cases.c.approved_at, cases.c.case_id) > tuple_(*after))
+    q = q.order_by(cases.c.approved_at, cases.c.case_id).limit(limit)
+    return list((await session.execute(q)).all())
+
+
+async def get_pick(session: AsyncSession, month: str) -> Row[Any] | None:
+    return (await session.execute(select(months).where(months.c.month == month))).first()
+
+
+async def save_pick(session: AsyncSession, month: str, case: Row[Any], editor_id: str, at: datetime) -> None:
+    """One pick per month: a new pick replaces the previous one."""
+    values = {"case_id": case.case_id, "title": case.title, "approved_at": case.approved_at,
+              "picked_by": editor_id, "picked_at": at}
+    stmt = insert(months).values(month=month, **values)
+    await session.execute(stmt.on_conflict_do_update(index_elements=[months.c.month], set_=values))

@@ -1,0 +1,185 @@
+"""HTTP API of the featuring service: featured cases and the Case of the Month (editors write, anyone reads)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Row
+
+from casebook_events import CaseFeatured, CaseOfTheMonthPicked
+from casebook_featuring import core
+from casebook_featuring.adapters import catalog
+from casebook_platform.auth import CurrentUser, Principal, require_role
+from casebook_platform.errors import ApiError
+from casebook_platform.service import Runtime
+
+router = APIRouter(prefix="/v1", tags=["featuring"])
+
+
+class CaseRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    case_id: str = Field(min_length=1, max_length=64)
+
+
+class FeaturedOut(BaseModel):
+    case_id: str
+    title: str
+    featured_at: datetime
+    featured_by: str
+
+
+class FeaturedPage(BaseModel):
+    items: list[FeaturedOut]
+    next_cursor: str | None
+
+
+class CandidateOut(BaseModel):
+    case_id: str
+    owner_id: str
+    title: str
+    approved_at: datetime
+
+
+class CandidatesPage(BaseModel):
+    month: str = Field(description="The month of the pick.")
+    approved_from: datetime = Field(description="Start of the preceding month (inclusive).")
+    approved_until: datetime = Field(description="Start of the pick's month (exclusive).")
+    items: list[CandidateOut]
+    next_cursor: str | None
+
+
+class PickOut(BaseModel):
+    month: str
+    case_id: str
+    title: str
+    approved_at: datetime
+    picked_by: str
+    picked_at: datetime
+
+
+def _runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def _editor(request: Request, user: Principal) -> Runtime:
+    require_role(user, "editor")
+    return _runtime(request)
+
+
+def _month(text: str) -> core.Month:
+    try:
+        return core.parse_month(text)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", "month: expected YYYY-MM") from exc
+
+
+def _encode_cursor(at: datetime, case_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([at.isoformat(), case_id]).encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    if not cursor:
+        return None
+    try:
+        at, case_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(at), str(case_id)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise ApiError(422, "invalid_request", "cursor: not a cursor this API returned") from exc
+
+
+def _featured_out(row: Row[Any]) -> FeaturedOut:
+    return FeaturedOut(case_id=row.case_id, title=row.title, featured_at=row.featured_at, featured_by=row.featured_by)
+
+
+def _pick_out(row: Row[Any]) -> PickOut:
+    return PickOut(month=row.month, case_id=row.case_id, title=row.title, approved_at=row.approved_at,
+                   picked_by=row.picked_by, picked_at=row.picked_at)
+
+
+@router.post("/featured", response_model=FeaturedOut, status_code=201,
+             summary="Feature an approved public case (201; 200 when it already is)")
+async def feature(body: CaseRef, request: Request, response: Response, user: CurrentUser) -> FeaturedOut:
+    rt = _editor(request, user)
+    now = datetime.now(UTC)
+    async with rt.db.transaction() as session:
+        case = await catalog.get_listed(session, body.case_id)
+        if case is None:
+            raise ApiError(422, "not_approved", "only approved public cases can be featured")
+        existing = await catalog.get_featured(session, body.case_id)
+        if existing is None:
+            await catalog.add_featured(session, case.case_id, case.title, user.id, now)
+            await rt.emit(session, CaseFeatured(case_id=case.case_id, editor_id=user.id, title=case.title,
+                                                featured_at=now), key=case.case_id)
+    if existing is not None:
+        response.status_code = 200
+        return _featured_out(existing)
+    rt.relay.nudge()
+    return FeaturedOut(case_id=case.case_id, title=case.title, featured_at=now, featured_by=user.id)
+
+
+@router.get("/featured", response_model=FeaturedPage, summary="Featured cases, newest first")
+async def list_featured(request: Request, limit: int = Query(20, ge=1, le=100),
+                        cursor: str | None = None) -> FeaturedPage:
+    before = _decode_cursor(cursor)
+    async with _runtime(request).db.sessions() as session:
+        rows = await catalog.featured_page(session, limit + 1, before)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return FeaturedPage(items=[_featured_out(r) for r in rows],
+                        next_cursor=_encode_cursor(rows[-1].featured_at, rows[-1].case_id) if more else None)
+
+
+@router.get("/case-of-the-month/{month}/candidates", response_model=CandidatesPage,
+            summary="Cases approved in the calendar month before `month` (UTC)")
+async def candidates(month: str, request: Request, limit: int = Query(50, ge=1, le=200),
+                     cursor: str | None = None) -> CandidatesPage:
+    pick_month = _month(month)
+    start, end = core.candidate_window(pick_month)
+    after = _decode_cursor(cursor)
+    async with _runtime(request).db.sessions() as session:
+        rows = await catalog.candidates_page(session, start, end, limit + 1, after)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return CandidatesPage(
+        month=str(pick_month), approved_from=start, approved_until=end,
+        items=[CandidateOut(case_id=r.case_id, owner_id=r.owner_id, title=r.title, approved_at=r.approved_at)
+               for r in rows],
+        next_cursor=_encode_cursor(rows[-1].approved_at, rows[-1].case_id) if more else None)
+
+
+@router.put("/case-of-the-month/{month}", response_model=PickOut, summary="Record the Case of the Month")
+async def pick(month: str, body: CaseRef, request: Request, user: CurrentUser) -> PickOut:
+    rt = _editor(request, user)
+    pick_month = _month(month)
+    async with rt.db.transaction() as session:
+        case = await catalog.get_listed(session, body.case_id)
+        if case is None:
+            raise ApiError(422, "not_approved", "only approved public cases can be Case of the Month")
+        if not core.is_candidate(case.approved_at, pick_month):
+            raise ApiError(422, "not_from_preceding_month",
+                           f"the Case of the Month {pick_month} must be approved in {pick_month.preceding()}")
+        await catalog.save_pick(session, str(pick_month), case, user.id, datetime.now(UTC))
+        await rt.emit(session, CaseOfTheMonthPicked(case_id=case.case_id, month=str(pick_month), picked_by=user.id),
+                      key=case.case_id)
+        row = await catalog.get_pick(session, str(pick_month))
+    rt.relay.nudge()
+    assert row is not None
+    return _pick_out(row)
+
+
+@router.get("/case-of-the-month/{month}", response_model=PickOut, summary="The Case of the Month, or 404")
+async def get_pick(month: str, request: Request) -> PickOut:
+    pick_month = _month(month)
+    async with _runtime(request).db.sessions() as session:
+        row = await catalog.get_pick(session, str(pick_month))
+    if row is None:
+        raise ApiError(404, "not_found", f"no Case of the Month recorded for {pick_month}")
+    return _pick_out(row)

@@ -1,0 +1,125 @@
+"""Pure rules of moderation: the automatic publication checks and the claim rule.
+
+Every check has a stable code (the contract with the gateway and the contributor's UI) and a message that
+says what to fix. Messages never quote the suspected identifier itself: rejections travel as events and
+end up in logs, so they name the field and the kind of identifier only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from casebook_events import CaseSnapshot
+from casebook_platform.identifiers import find_digested
+from casebook_platform.textscan import scan_text
+
+ACCEPTED_CERTAINTY = frozenset({"certain", "almost_certain"})
+BURNED_IN_PREFIX = "burned_in_text"
+# The text fields of a case, in the order a contributor sees them on the edit form.
+TEXT_FIELDS = ("title", "presentation", "diagnosis", "discussion", "findings")
+
+ImageStatus = Literal["ready", "quarantined"]
+
+
+@dataclass(frozen=True)
+class ImageState:
+    """What the anonymiser reported about one image."""
+
+    image_id: str
+    status: ImageStatus
+    flags: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    identifier_digests: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one automatic check."""
+
+    code: str
+    passed: bool
+    message: str
+
+
+def _check(code: str, failure: str | None, ok: str) -> Check:
+    return Check(code=code, passed=failure is None, message=failure or ok)
+
+
+def case_texts(case: CaseSnapshot) -> list[tuple[str, str]]:
+    """(field, text) pairs of every free-text field; each study's findings is its own entry."""
+    out = [(name, str(getattr(case, name))) for name in TEXT_FIELDS if name != "findings"]
+    out += [(f"findings of study {i}", text) for i, text in enumerate(case.findings, start=1)]
+    return [(name, text) for name, text in out if text.strip()]
+
+
+def identifier_problems(case_id: str, case: CaseSnapshot, digests: Iterable[str]) -> list[str]:
+    """'<kind> in <field>' for every suspected identifier, in field order (kinds only, never the text)."""
+    wanted = sorted(set(digests))
+    problems: list[str] = []
+    for name, text in case_texts(case):
+        kinds = sorted({f.kind for f in scan_text(text)})
+        if find_digested(text, salt=case_id, digests=wanted):
+            kinds.append("a name or identifier from the images")
+        problems += [f"{kind.replace('_', ' ')} in the {name}" for kind in kinds]
+    return problems
+
+
+def _certainty(case: CaseSnapshot) -> Check:
+    bad = case.diagnostic_certainty not in ACCEPTED_CERTAINTY
+    return _check("certainty_too_low",
+                  "Diagnostic certainty must be 'certain' or 'almost certain' for a public case; confirm the "
+                  "diagnosis (e.g. pathology or follow-up) or keep the case unlisted." if bad else None,
+                  "Diagnostic certainty is sufficient.")
+
+
+def _images(image_ids: Sequence[str], images: Mapping[str, ImageState]) -> list[Check]:
+    quarantined = [images[i] for i in image_ids if images[i].status == "quarantined"]
+    burned = [i for i in image_ids if any(f.startswith(BURNED_IN_PREFIX) for f in images[i].flags)]
+    reasons = sorted({r for img in quarantined for r in img.reasons})
+    return [
+        _check("no_images", "Add at least one image to the case." if not image_ids else None,
+               f"{len(image_ids)} image(s) attached."),
+        _check("image_quarantined",
+               f"{len(quarantined)} image(s) could not be de-identified ({', '.join(reasons) or 'unknown reason'}); "
+               "remove or replace them." if quarantined else None,
+               "Every image was de-identified."),
+        _check("burned_in_text",
+               f"{len(burned)} image(s) carry burned-in text or annotations; upload versions without overlays "
+               "or annotations." if burned else None,
+               "No burned-in text was detected."),
+    ]
+
+
+def run_checks(case_id: str, case: CaseSnapshot, image_ids: Sequence[str],
+               images: Mapping[str, ImageState]) -> list[Check] | None:
+    """Every automatic check, or None while some image of the submission has not been processed yet."""
+    if any(i not in images for i in image_ids):
+        return None
+    digests = [d for img in images.values() for d in img.identifier_digests]
+    problems = identifier_problems(case_id, case, digests)
+    return [
+        _certainty(case),
+        _check("system_missing", "Choose at least one body system." if not case.systems else None,
+               "Body system given."),
+        _check("age_missing", "Give the patient's age in years." if case.patient_age is None else None,
+               "Patient age given."),
+        _check("sex_missing", "Give the patient's sex ('unknown' is accepted)." if case.patient_sex is None
+               else None, "Patient sex given."),
+        *_images(image_ids, images),
+        _check("identifier_in_text",
+               "Remove patient identifiers from the case text: " + "; ".join(problems) + "." if problems else None,
+               "No patient identifiers found in the case text."),
+    ]
+
+
+def failures(checks: Iterable[Check]) -> list[Check]:
+    """The checks that failed, in check order."""
+    return [c for c in checks if not c.passed]
+
+
+def claim_conflict(claimed_by: str | None, expires_at: datetime | None, editor_id: str, now: datetime) -> bool:
+    """True when another editor holds an unexpired claim (the caller's own claim never conflicts)."""
+    return claimed_by is not None and claimed_by != editor_id and expires_at is not None and expires_at > now

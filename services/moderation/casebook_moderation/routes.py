@@ -1,0 +1,159 @@
+"""HTTP API of the moderation service: the editors' queue, claims and decisions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from casebook_events import Reason
+from casebook_moderation import core
+from casebook_moderation.adapters import queue
+from casebook_moderation.metrics import domain_metrics
+from casebook_platform.auth import CurrentUser, Principal, require_role
+from casebook_platform.errors import ApiError
+from casebook_platform.service import Runtime
+
+router = APIRouter(prefix="/v1/moderation", tags=["moderation"])
+
+
+class CheckOut(BaseModel):
+    code: str
+    passed: bool
+    message: str
+
+
+class QueueItemOut(BaseModel):
+    case_id: str
+    owner_id: str
+    title: str
+    revision: int
+    submitted_at: datetime
+    claimed_by: str | None = Field(description="The editor holding an unexpired claim, if any.")
+    claim_expires_at: datetime | None
+    checks: list[CheckOut]
+
+
+class QueuePage(BaseModel):
+    items: list[QueueItemOut]
+    next_cursor: str | None
+
+
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=1, max_length=100, description="Stable reason code, e.g. `poor_image_quality`.")
+    message: str = Field(min_length=1, max_length=2000, description="What the contributor should fix.")
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reasons: list[ReasonIn] = Field(min_length=1, max_length=50)
+
+
+class DecisionOut(BaseModel):
+    case_id: str
+    revision: int
+    status: str = Field(description="`approved` or `rejected`.")
+    editor_id: str
+    decided_at: datetime
+    reasons: list[Reason] = Field(default_factory=list)
+
+
+def _item_out(row: Row[Any], now: datetime) -> QueueItemOut:
+    held = row.claim_expires_at is not None and row.claim_expires_at > now
+    return QueueItemOut(case_id=row.case_id, owner_id=row.owner_id, title=row.title, revision=row.revision,
+                        submitted_at=row.submitted_at, claimed_by=row.claimed_by if held else None,
+                        claim_expires_at=row.claim_expires_at if held else None,
+                        checks=[CheckOut(**c) for c in row.checks])
+
+
+def _encode_cursor(row: Row[Any]) -> str:
+    raw = json.dumps([row.submitted_at.isoformat(), row.case_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, case_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(at), str(case_id)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise ApiError(422, "invalid_request", "cursor: not a cursor this API returned") from exc
+
+
+def _editor(request: Request, user: Principal) -> Runtime:
+    require_role(user, "editor")
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+async def _open_item(session: AsyncSession, case_id: str, editor_id: str, now: datetime) -> Row[Any]:
+    """The waiting item, locked so that racing editors are served one after the other."""
+    item = await queue.get_item(session, case_id, for_update=True)
+    if item is None or item.state != "waiting":
+        raise ApiError(404, "not_found", "no such case in the moderation queue")
+    if core.claim_conflict(item.claimed_by, item.claim_expires_at, editor_id, now):
+        raise ApiError(409, "already_claimed", f"claimed by another editor until {item.claim_expires_at:%H:%M} UTC")
+    return item
+
+
+@router.get("/queue", response_model=QueuePage, summary="Cases awaiting review, oldest submission first")
+async def list_queue(request: Request, user: CurrentUser, limit: int = Query(50, ge=1, le=200),
+                     cursor: str | None = None) -> QueuePage:
+    rt = _editor(request, user)
+    after = _decode_cursor(cursor) if cursor else None
+    async with rt.db.sessions() as session:
+        rows = await queue.queue_page(session, limit + 1, after)
+    now = datetime.now(UTC)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return QueuePage(items=[_item_out(r, now) for r in rows], next_cursor=_encode_cursor(rows[-1]) if more else None)
+
+
+@router.post("/{case_id}/claim", response_model=QueueItemOut, summary="Claim a case for review")
+async def claim(case_id: str, request: Request, user: CurrentUser) -> QueueItemOut:
+    rt = _editor(request, user)
+    ttl = timedelta(seconds=request.app.state.settings.claim_ttl_seconds)
+    now = datetime.now(UTC)
+    async with rt.db.transaction() as session:
+        await _open_item(session, case_id, user.id, now)
+        await queue.update_item(session, case_id, claimed_by=user.id, claim_expires_at=now + ttl)
+        row = await queue.get_item(session, case_id)
+    assert row is not None
+    return _item_out(row, now)
+
+
+@router.post("/{case_id}/approve", response_model=DecisionOut, summary="Approve: the case becomes public")
+async def approve(case_id: str, request: Request, user: CurrentUser) -> DecisionOut:
+    rt = _editor(request, user)
+    now = datetime.now(UTC)
+    async with rt.db.transaction() as session:
+        item = await _open_item(session, case_id, user.id, now)
+        await queue.decide(session, item, approve=True, editor_id=user.id, reasons=[], now=now,
+                           emit=lambda ev: rt.emit(session, ev, key=case_id))
+    rt.relay.nudge()
+    domain_metrics(rt.metrics).approved.inc()
+    return DecisionOut(case_id=case_id, revision=item.revision, status="approved", editor_id=user.id, decided_at=now)
+
+
+@router.post("/{case_id}/reject", response_model=DecisionOut, summary="Return the case to its owner with reasons")
+async def reject(case_id: str, body: RejectIn, request: Request, user: CurrentUser) -> DecisionOut:
+    rt = _editor(request, user)
+    now = datetime.now(UTC)
+    reasons = [Reason(code=r.code, message=r.message) for r in body.reasons]
+    async with rt.db.transaction() as session:
+        item = await _open_item(session, case_id, user.id, now)
+        await queue.decide(session, item, approve=False, editor_id=user.id, reasons=reasons, now=now,
+                           emit=lambda ev: rt.emit(session, ev, key=case_id))
+    rt.relay.nudge()
+    domain_metrics(rt.metrics).rejected.labels("editor").inc()
+    return DecisionOut(case_id=case_id, revision=item.revision, status="rejected", editor_id=user.id,
+                       decided_at=now, reasons=reasons)
