@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 import pytest
-
 from client import User
 
 

@@ -6,7 +6,6 @@ import concurrent.futures
 from typing import Any
 
 import pytest
-
 from client import error_code, plain_png, sample_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

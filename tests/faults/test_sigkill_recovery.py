@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from client import User, sample_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from client import error_code, sample_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -7,7 +7,6 @@ from typing import Any
 
 import jwt
 import pytest
-
 from client import User, error_code
 
 pytestmark = [pytest.mark.e2e]

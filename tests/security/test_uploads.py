@@ -7,7 +7,6 @@ import zipfile
 from typing import Any
 
 import pytest
-
 from client import error_code, sample_file
 
 pytestmark = [pytest.mark.e2e]
@@ -126,7 +125,8 @@ def test_malformed_json_and_multipart(target: Any) -> None:
     r = alice.http.post(f"/v1/cases/{cid}/studies/{sid}/uploads", content=b"--b\r\nbroken",
                         headers={"Content-Type": "multipart/form-data; boundary=b"})
     assert r.status_code == 422
-    r = alice.http.post(f"/v1/cases/{cid}/studies/{sid}/uploads", content=b"raw", headers={"Content-Type": "text/plain"})
+    r = alice.http.post(f"/v1/cases/{cid}/studies/{sid}/uploads", content=b"raw",
+                        headers={"Content-Type": "text/plain"})
     assert r.status_code == 415 and error_code(r) == "unsupported_media"
     _still_serving(alice, cid)
 
