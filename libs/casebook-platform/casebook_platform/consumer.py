@@ -61,8 +61,7 @@ class EventConsumer:
     """
 
     def __init__(self, *, settings: CommonSettings, broker: KafkaBroker, db: Database, tables: PlatformTables,
-                 metrics: Metrics, relay: OutboxRelay | None, handlers: dict[str, Handler],
-                 max_workers: int = 1) -> None:
+                 metrics: Metrics, relay: OutboxRelay | None, handlers: dict[str, Handler]) -> None:
         self.settings = settings
         self.broker = broker
         self.db = db
@@ -71,7 +70,6 @@ class EventConsumer:
         self.relay = relay
         self.handlers = handlers
         self.service = settings.service_name
-        self.max_workers = max_workers
 
     @property
     def topics(self) -> list[str]:
@@ -83,21 +81,33 @@ class EventConsumer:
             return
         s = self.settings
 
+        commit = {"pending": 0, "last": time.monotonic()}
+
         async def on_message(msg: KafkaMessage) -> None:
             rec = msg.raw_message
-            await self.process(rec.topic, msg.body, headers=dict(msg.headers), partition=rec.partition,
-                               offset=rec.offset, key=rec.key)
+            try:
+                await self.process(rec.topic, msg.body, headers=dict(msg.headers), partition=rec.partition,
+                                   offset=rec.offset, key=rec.key)
+            except BaseException:
+                await msg.nack()  # seek back: this message is delivered again
+                raise
+            # Messages are handled one at a time, so committing the position covers every earlier effect.
+            # Committing every message costs a broker round trip (an S3 write on Tansu); a tail left
+            # uncommitted is only redelivered after a restart and then skipped as already processed.
+            commit["pending"] += 1
+            if commit["pending"] >= s.consumer_commit_every or time.monotonic() - commit["last"] > 1.0:
+                await msg.ack()
+                commit["pending"], commit["last"] = 0, time.monotonic()
 
         self.broker.subscriber(
             *self.topics,
             group_id=s.consumer_group or f"casebook-{self.service}",
             auto_offset_reset="earliest",  # Tansu 0.6 reports wrong end offsets: never rely on `latest`
-            ack_policy=AckPolicy.NACK_ON_ERROR,
+            ack_policy=AckPolicy.MANUAL,
             session_timeout_ms=s.kafka_session_timeout_ms,
             heartbeat_interval_ms=max(300, s.kafka_session_timeout_ms // 4),
             fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
             max_poll_interval_ms=600_000,
-            max_workers=self.max_workers,
         )(on_message)
 
     async def process(self, topic: str, raw: bytes, *, headers: dict[str, Any] | None = None,

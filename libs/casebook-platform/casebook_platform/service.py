@@ -72,7 +72,6 @@ def create_service_app(
     routers: Sequence[APIRouter] = (),
     on_start: Sequence[Hook] = (),
     background: Sequence[Callable[[Runtime], Awaitable[None]]] = (),
-    consumer_workers: int = 1,
     verify_tokens: bool = True,
 ) -> FastAPI:
     """Build a service's FastAPI app; nothing is opened until the lifespan starts."""
@@ -92,7 +91,7 @@ def create_service_app(
                      relay=relay)
         if handlers is not None:
             rt.consumer = EventConsumer(settings=settings, broker=broker, db=db, tables=tables, metrics=metrics,
-                                        relay=relay, handlers=handlers(rt), max_workers=consumer_workers)
+                                        relay=relay, handlers=handlers(rt))
             rt.consumer.subscribe()
         app.state.runtime = rt
         for hook in on_start:

@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings, title="Casebook anonymiser",
         description="De-identifies every upload (DICOM PS3.15 Annex E, PNG/JPEG) before it is stored for serving.",
         metadata=metadata, tables=tables, migrations=Path(__file__).parent / "migrations",
-        handlers=handlers, background=[sweeper], consumer_workers=workers, verify_tokens=False,
+        handlers=handlers, background=[sweeper], verify_tokens=False,
     )
     app.state.domain = DomainMetrics(app.state.metrics)
     return app
