@@ -24,7 +24,7 @@ SERVICES = ("gateway", "anonymiser", "moderation", "featuring", "achievements", 
 def _envelope_of(spec: TopicSpec) -> type[BaseModel]:
     """The envelope with this topic's payload model, so the document shows the real payload schema."""
     return create_model(f"{spec.model.__name__}Envelope", __base__=Envelope,
-                        payload=(spec.model, ...))  # type: ignore[call-overload]
+                        payload=(spec.model, ...))
 
 
 def document(service: str) -> str:

@@ -84,7 +84,7 @@ class EventConsumer:
         commit = {"pending": 0, "last": time.monotonic()}
 
         async def on_message(msg: KafkaMessage) -> None:
-            rec = msg.raw_message
+            rec: Any = msg.raw_message
             try:
                 await self.process(rec.topic, msg.body, headers=dict(msg.headers), partition=rec.partition,
                                    offset=rec.offset, key=rec.key)

@@ -63,7 +63,7 @@ class OutboxRelay:
                                            no_confirm=True)
                 for r in rows
             ]
-            await asyncio.gather(*futures)  # type: ignore[arg-type]
+            await asyncio.gather(*futures)
             await session.execute(delete(t).where(t.c.id.in_([r.id for r in rows])))
         for r in rows:
             self._metrics.outbox_published.labels(self._metrics.service, r.topic).inc()

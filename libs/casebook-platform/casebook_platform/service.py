@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +71,7 @@ def create_service_app(
     handlers: HandlersFactory | None = None,
     routers: Sequence[APIRouter] = (),
     on_start: Sequence[Hook] = (),
-    background: Sequence[Callable[[Runtime], Awaitable[None]]] = (),
+    background: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = (),
     verify_tokens: bool = True,
 ) -> FastAPI:
     """Build a service's FastAPI app; nothing is opened until the lifespan starts."""

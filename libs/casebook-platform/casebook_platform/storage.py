@@ -87,5 +87,6 @@ class Storage:
         return await asyncio.to_thread(run)
 
     def presigned_get(self, bucket: str, key: str, expires: timedelta, filename: str | None = None) -> str:
-        headers = {"response-content-disposition": f'attachment; filename="{filename}"'} if filename else None
+        headers: dict[str, str | list[str] | tuple[str]] | None = (
+            {"response-content-disposition": f'attachment; filename="{filename}"'} if filename else None)
         return self.client.presigned_get_object(bucket, key, expires=expires, response_headers=headers)

@@ -39,7 +39,7 @@ def build_handlers(rt: Runtime) -> dict[str, Handler]:
             sha256=e.sha256, modality=e.modality, series_uid=e.series_uid, series_number=e.series_number,
             series_description=e.series_description, instance_number=e.instance_number, rows=e.rows,
             columns=e.columns, frames=e.frames))
-        if res.rowcount == 0:  # the case was deleted meanwhile: its de-identified copy must not linger
+        if res.rowcount == 0:  # type: ignore[attr-defined]  # the case was deleted meanwhile: its de-identified copy must not linger
             d.after_commit.append(lambda: rt.storage.delete(rt.storage.images, e.object_key))
         else:
             domain.images_ready.inc()

@@ -35,6 +35,19 @@ class Spooled:
 
 
 @dataclass
+class _PartState:
+    """Where the multipart parser is: inside the `file` part or not, and what it has seen."""
+
+    in_file: bool = False
+    seen_file: bool = False
+    size: int = 0
+    filename: str = ""
+    header: bytes = b""
+    value: bytes = b""
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+
+
+@dataclass
 class Accepted:
     """One file accepted for de-identification."""
 
@@ -59,37 +72,36 @@ async def spool_multipart(body: AsyncIterator[bytes], content_type: str, *, max_
         raise ApiError(415, "unsupported_media", "send multipart/form-data with a `file` field")
     fd, name = tempfile.mkstemp(prefix="upload-", dir=tmp_dir or None)
     out = os.fdopen(fd, "wb")
-    state = {"in_file": False, "seen_file": False, "size": 0, "filename": "", "header": b"", "value": b"",
-             "headers": {}}
+    state = _PartState()
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["header"] += data[start:end]
+        state.header += data[start:end]
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["value"] += data[start:end]
+        state.value += data[start:end]
 
     def on_header_end() -> None:
-        state["headers"][state["header"].lower()] = state["value"]
-        state["header"] = state["value"] = b""
+        state.headers[state.header.lower()] = state.value
+        state.header = state.value = b""
 
     def on_headers_finished() -> None:
-        _, disp = parse_options_header(state["headers"].get(b"content-disposition", b""))
-        is_file = disp.get(b"name") == b"file" and not state["seen_file"]
-        state["in_file"] = is_file
+        _, disp = parse_options_header(state.headers.get(b"content-disposition", b""))
+        is_file = disp.get(b"name") == b"file" and not state.seen_file
+        state.in_file = is_file
         if is_file:
-            state["seen_file"] = True
-            state["filename"] = disp.get(b"filename", b"").decode("utf-8", "replace")[:255]
+            state.seen_file = True
+            state.filename = disp.get(b"filename", b"").decode("utf-8", "replace")[:255]
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
-        if state["in_file"]:
-            state["size"] += end - start
-            if state["size"] > max_bytes:
+        if state.in_file:
+            state.size += end - start
+            if state.size > max_bytes:
                 raise ApiError(413, "upload_too_large", f"uploads are limited to {max_bytes} bytes")
             out.write(data[start:end])
 
     def on_part_end() -> None:
-        state["in_file"] = False
-        state["headers"] = {}
+        state.in_file = False
+        state.headers = {}
 
     callbacks: dict[str, Callable[..., None]] = {
         "on_header_field": on_header_field, "on_header_value": on_header_value, "on_header_end": on_header_end,
@@ -108,10 +120,10 @@ async def spool_multipart(body: AsyncIterator[bytes], content_type: str, *, max_
         os.unlink(name)
         raise ApiError(422, "invalid_request", f"malformed multipart body: {exc}") from exc
     out.close()
-    if not state["seen_file"]:
+    if not state.seen_file:
         os.unlink(name)
         raise ApiError(422, "invalid_request", "the multipart body has no `file` field")
-    return Spooled(Path(name), state["filename"], state["size"])
+    return Spooled(Path(name), state.filename, state.size)
 
 
 def sniff(head: bytes) -> str:

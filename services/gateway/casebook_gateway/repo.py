@@ -41,7 +41,7 @@ async def load_case(session: AsyncSession, case_id: str, principal: Principal | 
     if lock:
         q = q.with_for_update()
     row = (await session.execute(q)).mappings().first()
-    if row is None or not core.can_view(row, viewer(principal)):
+    if row is None or not core.can_view(dict(row), viewer(principal)):
         raise ApiError(404, "not_found", "no such case")
     return dict(row)
 

@@ -48,9 +48,9 @@ async def _queue(request: Request, session: Any, user: Principal, *, kind: str, 
     fp = core.fingerprint({"kind": kind, "cases": [c.model_dump(mode="json") for c in export_cases]})
     await session.execute(exports.insert().values(id=export_id, requested_by=user.id, kind=kind, case_id=case_id,
                                                   playlist_id=playlist_id, status="queued"))
-    await rt.emit(session, ExportRequested(export_id=export_id, kind=kind, requested_by=user.id, title=title,  # type: ignore[arg-type]
-                                           playlist_id=playlist_id, fingerprint=fp, cases=export_cases),
-                  key=export_id)
+    event = ExportRequested(export_id=export_id, kind=kind, requested_by=user.id, title=title,
+                            playlist_id=playlist_id, fingerprint=fp, cases=export_cases)
+    await rt.emit(session, event, key=export_id)
     request.app.state.domain.exports_requested.labels(kind).inc()
     return ExportOut(id=export_id, status="queued", progress=0.0)
 

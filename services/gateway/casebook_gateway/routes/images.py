@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +148,7 @@ async def upload(case_id: str, study_id: str, request: Request, user: CurrentUse
     return UploadAccepted(images=out)
 
 
-def _image_out(im: dict[str, Any], series: dict[str, Any]) -> ImageOut:
+def _image_out(im: Mapping[str, Any], series: dict[str, Any]) -> ImageOut:
     return ImageOut(id=im["id"], study_id=im["study_id"], series=series, status=im["status"],
                     reasons=list(im["reasons"]), url=f"/v1/images/{im['id']}" if im["status"] == "ready" else None)
 
