@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from client import error_code, plain_png, sample_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
