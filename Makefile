@@ -9,13 +9,13 @@ EDITABLE := -e libs/casebook-events -e libs/casebook-platform $(foreach s,$(SERV
 USER ?= alice
 ROLES ?= contributor
 
-.PHONY: help install install-dev run infra token test test-fast lint fmt typecheck bench asyncapi clean system-deps
+.PHONY: help install install-dev run infra token test test-fast lint fmt typecheck bench fuzz asyncapi clean system-deps
 
 help:
 	@echo "make run        install and start the whole platform (embedded: SeaweedFS + Tansu + PostgreSQL)"
 	@echo "make test       install and run unit, integration and end-to-end tests on the embedded stack"
 	@echo "make token USER=alice ROLES=contributor,supporter   print a bearer token"
-	@echo "make lint | fmt | typecheck | bench | asyncapi"
+	@echo "make lint | fmt | typecheck | bench | fuzz | asyncapi"
 
 $(VENV)/.installed: requirements.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON))"; exit 1; }
@@ -68,6 +68,10 @@ typecheck: install-dev
 
 bench: install-dev
 	$(PY) benchmarks/run_all.py
+
+fuzz: install-dev
+	mkdir -p .data/fuzz-corpus && $(PY) tests/fuzz/seed_corpus.py .data/fuzz-corpus
+	$(PY) tests/fuzz/fuzz_ingest.py .data/fuzz-corpus -max_total_time=$${FUZZ_SECONDS:-600} -max_len=262144 -timeout=30
 
 asyncapi: install
 	$(PY) -m casebook_platform.asyncapi docs/asyncapi

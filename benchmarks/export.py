@@ -260,7 +260,7 @@ def run_child(endpoint: str, kind: str, data: dict[str, Any], workdir: Path) -> 
     return figures
 
 
-def benchmark(endpoint: str, quick: bool) -> None:
+def benchmark(endpoint: str, quick: bool) -> list[tuple[Any, ...]]:
     """Seed the cases, measure, and print the table."""
     client = _client(endpoint)
     for bucket in (IMAGES_BUCKET, EXPORTS_BUCKET):
@@ -329,6 +329,21 @@ def benchmark(endpoint: str, quick: bool) -> None:
         "process whose\npeak RSS (VmHWM) is shown. presentation: DICOM rendered to 1024-px JPEG frames, "
         "one HTML file."
     )
+    return rows
+
+
+def results(rows: list[tuple[Any, ...]]) -> list[Any]:
+    """The figures for `make bench`'s table."""
+    from common import Result
+
+    out = []
+    for name, count, size_mb, read_mbs, copy_mbs, _build, export_mbs, rss in rows:
+        label = f"export {name} ({count} images, {size_mb:.0f} MB)"
+        out.append(Result(label, "export", export_mbs, "MB/s", "plain S3 read", read_mbs, ">= 0.7x"))
+        if copy_mbs == copy_mbs:  # not NaN
+            out.append(Result(label, "export", export_mbs, "MB/s", "S3 read + multipart write", copy_mbs))
+        out.append(Result(label, "worker peak RSS", rss, "MB", target="< 256 MB"))
+    return out
 
 
 def main() -> None:
@@ -339,16 +354,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small cases, under a minute")
     parser.add_argument("--child", choices=["originals", "presentation"], help=argparse.SUPPRESS)
     parser.add_argument("--case-file", help=argparse.SUPPRESS)
+    parser.add_argument("--json", help="write the figures for `make bench` here")
     args = parser.parse_args()
     if args.child:
         child(args.s3_endpoint, args.child, args.case_file)
         return
     started = time.perf_counter()
     if args.s3_endpoint:
-        benchmark(args.s3_endpoint, args.quick)
+        rows = benchmark(args.s3_endpoint, args.quick)
     else:
         with seaweedfs() as endpoint:
-            benchmark(endpoint, args.quick)
+            rows = benchmark(endpoint, args.quick)
+    if args.json:
+        from dataclasses import asdict
+
+        Path(args.json).write_text(json.dumps([asdict(r) for r in results(rows)], indent=2))
     print(f"total {time.perf_counter() - started:.0f} s")
 
 

@@ -1,7 +1,9 @@
-"""Flags patient identifiers in free text (case text): dates, record numbers, phones, e-mails, addresses.
+"""Scan free case text (titles, histories, captions) for identifiers.
 
-Deliberately conservative about medical text: sizes ("3 cm"), levels ("C5-C6"), ages ("45-year-old")
-and sequences ("T2") are not identifiers.
+The patterns are deliberately shaped around radiology prose: measurements ("3 cm", "5 mm"),
+vertebral levels ("C5-C6"), sequences ("T2"), ages ("45-year-old") and bare years never match,
+while dates, long numbers, phone numbers, e-mail and postal addresses do.  Known identifiers
+from the case's own DICOM headers are matched exactly (case-insensitive, on word boundaries).
 """
 
 from __future__ import annotations
@@ -9,53 +11,163 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
+
+KINDS = ("known_identifier", "email", "date", "address", "postcode", "phone", "mrn")
+_PRIORITY = {kind: i for i, kind in enumerate(KINDS)}
 
 
 @dataclass(frozen=True)
 class TextFinding:
-    """One suspected identifier in a text."""
-
     kind: str
     start: int
     end: int
     excerpt: str
 
 
-_MONTHS = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|jun(?:e)?|jul(?:y)?|aug(?:ust)?"
-           r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
-_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
-    ("date", re.compile(r"\b(?:19|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])\b")),
-    ("date", re.compile(r"\b(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|1[0-2])[-/.](?:19|20)?\d{2}\b")),
-    ("date", re.compile(rf"\b(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\s+{_MONTHS}\.?,?\s+(?:19|20)\d{{2}}\b", re.I)),
-    ("date", re.compile(rf"\b{_MONTHS}\.?\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?,?\s+(?:19|20)\d{{2}}\b", re.I)),
-    ("phone", re.compile(r"(?<![\w.])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,5}\)[\s.-]?)?"
-                         r"\d{3,4}[\s.-]\d{3,4}(?:[\s.-]\d{2,4})?(?![\w.])")),
-    ("mrn", re.compile(r"\b(?:MRN|NHS|ID|patient\s+(?:no|number|id))\s*[:#]?\s*[A-Z]{0,3}\d{4,}\b", re.I)),
-    ("mrn", re.compile(r"(?<![\w.])[A-Z]{0,3}\d{6,}(?![\w.])")),
-    ("address", re.compile(r"\b\d{1,5}\s+(?:[A-Z][a-z]+\s){1,3}(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|"
-                           r"Boulevard|Blvd|Close|Court|Ct|Way|Place|Pl|Square|Sq|Terrace)\b\.?")),
-    ("postcode", re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b")),
-    ("postcode", re.compile(r"\b\d{5}-\d{4}\b")),
-]
+_MONTHS = {
+    m: i + 1
+    for i, names in enumerate(
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        )
+    )
+    for m in names
+}
+_MONTH_ALT = "|".join(sorted(_MONTHS, key=len, reverse=True))
+
+_B = r"(?<![A-Za-z0-9])"  # left word boundary that also treats digits as word characters
+_E = r"(?![A-Za-z0-9])"
+
+# (regex, group indices for year, month, day) – month may be a name
+_DATE_PATTERNS: tuple[tuple[re.Pattern[str], tuple[str, str, str]], ...] = (
+    (re.compile(_B + r"(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})" + _E), ("y", "m", "d")),
+    (re.compile(_B + r"(?P<d>\d{1,2})[-/.](?P<m>\d{1,2})[-/.](?P<y>\d{4}|\d{2})" + _E), ("y", "m", "d")),
+    (re.compile(_B + r"(?P<y>(?:19|20)\d{2})(?P<m>\d{2})(?P<d>\d{2})" + _E), ("y", "m", "d")),
+    (
+        re.compile(
+            _B
+            + r"(?P<d>\d{1,2})(?:st|nd|rd|th)?[ \-]+(?:of[ ]+)?(?P<m>"
+            + _MONTH_ALT
+            + r")\.?,?[ \-]+(?P<y>\d{4}|'\d{2})"
+            + _E,
+            re.IGNORECASE,
+        ),
+        ("y", "m", "d"),
+    ),
+    (
+        re.compile(
+            _B + r"(?P<m>" + _MONTH_ALT + r")\.?[ ]+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?[ ]+(?P<y>\d{4})" + _E,
+            re.IGNORECASE,
+        ),
+        ("y", "m", "d"),
+    ),
+    (re.compile(_B + r"(?P<m>" + _MONTH_ALT + r")\.?,?[ ]+(?P<y>(?:19|20)\d{2})" + _E, re.IGNORECASE), ("y", "m", "")),
+)
+
+_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+# Phone: optional country code, optional area code in brackets, then digit groups separated by
+# space/dot/dash; accepted only with >= 9 digits in total (see _phone_ok).
+_PHONE_RE = re.compile(_B + r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{2,5}\)[ .\-]?)?\d{2,5}(?:[ .\-]\d{2,5}){1,3}" + _E)
+_MRN_RE = re.compile(_B + r"(?:\d{6,}|[A-Za-z]{1,3}-?\d{5,}|\d{3}[ \-]\d{3}[ \-]\d{4})" + _E)
+_MRN_LABEL_RE = re.compile(
+    r"\b(?:MRN|NHS(?:\s+(?:no|number))?|hospital\s+(?:no|number)|patient\s+id|accession(?:\s+(?:no|number))?)"
+    r"\s*[:#.]?\s*(?P<id>[A-Za-z0-9\-]{4,})",
+    re.IGNORECASE,
+)
+_STREET_SUFFIX = (
+    r"street|st|road|rd|avenue|ave|lane|ln|drive|dr|boulevard|blvd|close|way|court|ct|place|pl|"
+    r"terrace|crescent|square|sq|gardens|grove|parkway|pkwy|highway|hwy"
+)
+_ADDRESS_RE = re.compile(
+    _B + r"\d{1,5}[A-Za-z]?,?\s+(?:[A-Z][A-Za-z'\-]+\s+){1,3}(?:" + _STREET_SUFFIX + r")\b\.?",
+    re.IGNORECASE,
+)
+# UK postcodes (upper-case as written on letters) and US ZIP+4 / state + ZIP.
+_UK_POSTCODE_RE = re.compile(r"\b(?:GIR ?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2})\b")
+_US_ZIP4_RE = re.compile(_B + r"\d{5}-\d{4}" + _E)
+_US_STATE_ZIP_RE = re.compile(
+    r"\b(?:A[KLRZ]|C[AOT]|D[CE]|FL|GA|HI|I[ADLN]|K[SY]|LA|M[ADEINOST]|N[CDEHJMVY]|O[HKR]|PA|RI|S[CD]|"
+    r"T[NX]|UT|V[AT]|W[AIVY])\s+\d{5}(?:-\d{4})?" + _E
+)
+
+
+def _valid_date(y: str, m: str, d: str) -> bool:
+    try:
+        year = int(y.lstrip("'"))
+        if year < 100:
+            year += 2000 if year < 50 else 1900
+        month = _MONTHS[m.lower()] if m and not m.isdigit() else int(m)
+        day = int(d) if d else 1
+        date(year, month, day)
+    except (ValueError, KeyError):
+        return False
+    return 1900 <= year <= 2100
+
+
+def _phone_ok(text: str) -> bool:
+    digits = sum(c.isdigit() for c in text)
+    return 9 <= digits <= 15
+
+
+def _known_patterns(known: Iterable[str]) -> list[re.Pattern[str]]:
+    out = []
+    for ident in dict.fromkeys(k.strip() for k in known if k):
+        if len(ident) < 3 or not any(c.isalnum() for c in ident):
+            continue
+        out.append(re.compile(_B + re.escape(ident) + _E, re.IGNORECASE))
+    return out
 
 
 def scan_text(text: str, *, known_identifiers: Iterable[str] = ()) -> list[TextFinding]:
-    """Suspected identifiers in `text`, in order of position."""
-    found: dict[tuple[int, int], TextFinding] = {}
-    for kind, pattern in _PATTERNS:
+    """Return identifier-like spans in ``text``, most specific kind first for overlapping spans."""
+    found: list[TextFinding] = []
+
+    def add(kind: str, start: int, end: int) -> None:
+        found.append(TextFinding(kind, start, end, text[start:end]))
+
+    for pattern in _known_patterns(known_identifiers):
         for m in pattern.finditer(text):
-            span = (m.start(), m.end())
-            if not any(s <= span[0] and span[1] <= e for s, e in found):
-                found[span] = TextFinding(kind, m.start(), m.end(), m.group(0))
-    folded = text.casefold()
-    for ident in known_identifiers:
-        needle = ident.strip().casefold()
-        if len(needle) < 3:
+            add("known_identifier", m.start(), m.end())
+    for m in _EMAIL_RE.finditer(text):
+        add("email", m.start(), m.end())
+    for pattern, (yk, mk, dk) in _DATE_PATTERNS:
+        for m in pattern.finditer(text):
+            if _valid_date(m.group(yk), m.group(mk), m.group(dk) if dk else ""):
+                add("date", m.start(), m.end())
+    for m in _PHONE_RE.finditer(text):
+        if _phone_ok(m.group(0)):
+            add("phone", m.start(), m.end())
+    for m in _ADDRESS_RE.finditer(text):
+        add("address", m.start(), m.end())
+    for pattern in (_UK_POSTCODE_RE, _US_ZIP4_RE, _US_STATE_ZIP_RE):
+        for m in pattern.finditer(text):
+            add("postcode", m.start(), m.end())
+    for m in _MRN_RE.finditer(text):
+        add("mrn", m.start(), m.end())
+    for m in _MRN_LABEL_RE.finditer(text):
+        if any(c.isdigit() for c in m.group("id")):
+            add("mrn", m.start("id"), m.end("id"))
+    return _dedupe(found)
+
+
+def _dedupe(found: list[TextFinding]) -> list[TextFinding]:
+    """Drop findings contained in a higher-priority (or longer same-kind) finding."""
+    ordered = sorted(found, key=lambda f: (_PRIORITY[f.kind], -(f.end - f.start), f.start))
+    kept: list[TextFinding] = []
+    for f in ordered:
+        if any(k.start <= f.start and f.end <= k.end for k in kept):
             continue
-        start = folded.find(needle)
-        while start >= 0:
-            found[(start, start + len(needle))] = TextFinding("known_identifier", start, start + len(needle),
-                                                              text[start:start + len(needle)])
-            start = folded.find(needle, start + 1)
-    return sorted(found.values(), key=lambda f: (f.start, f.end))
+        kept.append(f)
+    return sorted(kept, key=lambda f: (f.start, f.end))

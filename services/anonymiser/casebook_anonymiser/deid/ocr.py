@@ -1,0 +1,113 @@
+"""Burned-in text detection and redaction with RapidOCR (ONNX runtime, models ship in the wheel).
+
+The engine is imported lazily and created once per process: loading the three ONNX models takes
+about a second and most objects (CT/MR) never need OCR.  ``CASEBOOK_OCR_THREADS`` caps the
+ONNX thread pools; worker processes set it to 1 so N workers do not oversubscribe N cores.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# Pixels added around each detected box: detectors hug glyphs tightly and anti-aliased edges or
+# descenders just outside the box can still be read.
+BOX_MARGIN_PX = 4
+BOX_MARGIN_FRACTION = 0.15
+
+
+class OcrUnavailable(RuntimeError):
+    """OCR is required but the engine cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class TextBox:
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    text: str
+    score: float
+
+
+_engine: Any = None
+_engine_error: Exception | None = None
+_lock = threading.Lock()
+
+
+def _create_engine() -> Any:
+    from rapidocr_onnxruntime import RapidOCR  # heavy import, deferred on purpose
+
+    threads = int(os.environ.get("CASEBOOK_OCR_THREADS", "-1"))
+    return RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=threads, print_verbose=False)
+
+
+def get_engine() -> Any:
+    global _engine, _engine_error
+    if _engine is not None:
+        return _engine
+    with _lock:
+        if _engine is None:
+            if _engine_error is not None:
+                raise OcrUnavailable(str(_engine_error))
+            try:
+                _engine = _create_engine()
+            except Exception as exc:  # any import/model failure means "no OCR", fail closed upstream
+                _engine_error = exc
+                raise OcrUnavailable(str(exc)) from exc
+    return _engine
+
+
+def ocr_available() -> bool:
+    try:
+        get_engine()
+    except OcrUnavailable:
+        return False
+    return True
+
+
+def to_uint8(frame: np.ndarray, *, invert: bool = False) -> np.ndarray:
+    """Scale one frame (2-D grey or H×W×C colour) to uint8 for the detector (min–max window)."""
+    arr = np.asarray(frame)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.dtype != np.uint8:
+        a = arr.astype(np.float32)
+        lo, hi = float(a.min()), float(a.max())
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        arr = ((a - lo) * scale).clip(0, 255).astype(np.uint8)
+    if invert:
+        arr = 255 - arr
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    return np.ascontiguousarray(arr)
+
+
+def find_text(image: np.ndarray) -> list[TextBox]:
+    """Detected + recognised text regions (recognition score >= the engine's text_score)."""
+    engine = get_engine()
+    result, _ = engine(image)
+    boxes: list[TextBox] = []
+    if not result:
+        return boxes
+    h, w = image.shape[:2]
+    for points, text, score in result:
+        pts = np.asarray(points, dtype=np.float32)
+        x0, y0 = pts.min(axis=0)
+        x1, y1 = pts.max(axis=0)
+        pad = BOX_MARGIN_PX + int(BOX_MARGIN_FRACTION * (y1 - y0))
+        boxes.append(
+            TextBox(
+                max(0, int(x0) - pad),
+                max(0, int(y0) - pad),
+                min(w, int(np.ceil(x1)) + pad + 1),
+                min(h, int(np.ceil(y1)) + pad + 1),
+                str(text),
+                float(score),
+            )
+        )
+    return boxes

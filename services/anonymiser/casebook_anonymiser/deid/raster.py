@@ -1,0 +1,145 @@
+"""PNG/JPEG de-identification: decode, OCR/redact, re-encode pixels only.
+
+Re-encoding from a bare pixel array (a fresh ``Image`` with no ``info``) is what drops EXIF
+(including GPS), XMP, IPTC, comments and PNG text chunks; only the ICC profile is carried over so
+colours render the same.  EXIF orientation is applied first so the picture still looks upright.
+"""
+
+from __future__ import annotations
+
+import warnings
+from io import BytesIO
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from . import ocr as ocr_mod
+from .result import BURNED_IN_TEXT, IDENTIFIER_SURVIVED, INVALID_IMAGE, OCR_UNAVAILABLE, DeidResult, Quarantine
+
+MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg"}
+MAX_PIXELS = 80_000_000  # refuse decompression bombs rather than exhaust memory
+JPEG_QUALITY = 95
+_METADATA_MARKERS_JPEG = (b"Exif\x00\x00", b"http://ns.adobe.com/xap/", b"Photoshop 3.0")
+_METADATA_CHUNKS_PNG = (b"eXIf", b"tEXt", b"iTXt", b"zTXt", b"tIME")
+
+
+def _metadata_strings(img: Image.Image) -> set[str]:
+    """Text found in the input's metadata: treated as identifiers that must not survive."""
+    out: set[str] = set()
+    for value in img.info.values():
+        if isinstance(value, str):
+            out.add(value)
+    try:
+        exif = img.getexif()
+        for value in exif.values():
+            if isinstance(value, str):
+                out.add(value)
+            elif isinstance(value, bytes) and len(value) < 512:
+                out.add(value.decode("latin-1", "ignore"))
+        for ifd_id in (0x8769, 0x8825):  # Exif and GPS sub-IFDs
+            for value in exif.get_ifd(ifd_id).values():
+                if isinstance(value, str):
+                    out.add(value)
+    except Exception:  # noqa: BLE001, S110 - unreadable EXIF is dropped by re-encoding anyway
+        pass
+    return {s.strip(" \x00") for s in out if len(s.strip(" \x00")) >= 4}
+
+
+def _to_ocr_array(img: Image.Image) -> np.ndarray:
+    return ocr_mod.to_uint8(np.asarray(img))
+
+
+def _normalise_mode(img: Image.Image) -> Image.Image:
+    if img.mode in ("L", "RGB"):
+        return img
+    if img.mode in ("I;16", "I;16B", "I", "F"):
+        arr = np.asarray(img)
+        return Image.fromarray(ocr_mod.to_uint8(arr), mode="L")
+    if img.mode in ("RGBA", "LA", "P", "PA"):
+        # Flatten transparency onto black: hidden pixels under alpha must not come back.
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def deidentify_raster(data: bytes, fmt: str, ocr: bool) -> DeidResult:
+    media_type = MEDIA_TYPES[fmt]
+    flags: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            opened = Image.open(BytesIO(data))
+            img: Image.Image = opened
+            if opened.format != fmt:
+                raise Quarantine(INVALID_IMAGE, f"content is {opened.format}, not {fmt}")
+            if getattr(img, "n_frames", 1) != 1:
+                raise Quarantine(INVALID_IMAGE, "animated images are not accepted")
+            if img.width * img.height > MAX_PIXELS:
+                raise Quarantine(INVALID_IMAGE, "image too large")
+            secrets = _metadata_strings(img)
+            icc = img.info.get("icc_profile")
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+            img = _normalise_mode(img)
+    except Quarantine:
+        raise
+    except Exception as exc:
+        raise Quarantine(INVALID_IMAGE, str(exc)) from exc
+
+    if not ocr:
+        raise Quarantine(OCR_UNAVAILABLE, "OCR is required for photographs/screenshots but disabled")
+    try:
+        ocr_mod.get_engine()
+    except ocr_mod.OcrUnavailable as exc:
+        raise Quarantine(OCR_UNAVAILABLE, str(exc)) from exc
+    pixels = np.array(img)
+    boxes = ocr_mod.find_text(_to_ocr_array(img))
+    flags.append("ocr_checked")
+    if boxes:
+        for b in boxes:
+            pixels[b.y0 : b.y1, b.x0 : b.x1, ...] = 0
+        if ocr_mod.find_text(ocr_mod.to_uint8(pixels)):
+            raise Quarantine(BURNED_IN_TEXT, "text remains after redaction")
+        flags.append("burned_in_text_redacted")
+
+    clean = Image.fromarray(pixels, mode=img.mode)
+    buf = BytesIO()
+    save_args: dict[str, Any] = {}
+    if icc:
+        save_args["icc_profile"] = icc
+    if fmt == "JPEG":
+        save_args.update(quality=JPEG_QUALITY, optimize=True)
+    clean.save(buf, format=fmt, **save_args)
+    out = buf.getvalue()
+    _verify(out, fmt, secrets)
+    info = {
+        "modality": None,
+        "study_uid": None,
+        "series_uid": None,
+        "series_number": None,
+        "series_description": None,
+        "instance_number": None,
+        "rows": clean.height,
+        "columns": clean.width,
+        "frames": 1,
+        "actions": ["reencoded", f"metadata_removed:{len(secrets)}"],
+        "flags": flags,
+    }
+    return DeidResult("ready", [], out, media_type, info, sorted(secrets))
+
+
+def _verify(out: bytes, fmt: str, secrets: set[str]) -> None:
+    """The re-encoded file must decode, carry no metadata blocks and none of the input's metadata text."""
+    check = Image.open(BytesIO(out))
+    check.load()
+    if check.getexif():
+        raise Quarantine(IDENTIFIER_SURVIVED, "EXIF present after re-encoding")
+    markers = _METADATA_MARKERS_JPEG if fmt == "JPEG" else _METADATA_CHUNKS_PNG
+    if any(m in out for m in markers):
+        raise Quarantine(IDENTIFIER_SURVIVED, "metadata block present after re-encoding")
+    lowered = out.lower()
+    for s in secrets:
+        if s.lower().encode("utf-8", "ignore") in lowered:
+            raise Quarantine(IDENTIFIER_SURVIVED, "metadata value present after re-encoding")
