@@ -18,14 +18,16 @@ def stack() -> Iterator[Any]:
     """S3 + Tansu (log on S3) + PostgreSQL, started once per test session on the `test` ports.
 
     `CASEBOOK_TEST_DATA_DIR` reuses an already running stack (started with
-    `python deploy/local/embedded.py infra --profile test --data-dir DIR`) instead of starting one.
+    `python deploy/local/embedded.py infra --profile test --data-dir DIR`) instead of starting one;
+    `CASEBOOK_TEST_PROFILE` picks another set of ports (`dev`, say) so two runs can share a machine.
     """
+    profile = os.environ.get("CASEBOOK_TEST_PROFILE", "test")
     external = os.environ.get("CASEBOOK_TEST_DATA_DIR")
     if external:
-        yield Stack(Path(external), "test")
+        yield Stack(Path(external), profile)
         return
     data = Path(tempfile.mkdtemp(prefix="casebook-test-"))
-    s = Stack(data, "test")
+    s = Stack(data, profile)
     try:
         s.start_infra()
         yield s

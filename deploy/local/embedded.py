@@ -55,6 +55,8 @@ PROFILES = {
                  {s: 8080 + i for i, s in enumerate(SERVICES)}),
     "test": Ports(18333, 19333, 19340, 18888, 23746, 17333, 19092, 55433,
                   {s: 18080 + i for i, s in enumerate(SERVICES)}),
+    "dev": Ports(48333, 49333, 49340, 48888, 23946, 47333, 49092, 55435,
+                 {s: 48080 + i for i, s in enumerate(SERVICES)}),
     "bench": Ports(38333, 39333, 39340, 38888, 23846, 37333, 39092, 55434,
                    {s: 38080 + i for i, s in enumerate(SERVICES)}),
 }
