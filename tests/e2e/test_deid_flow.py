@@ -1,0 +1,69 @@
+"""De-identification through the running platform: a seeded DICOM zip comes out `ready` without any
+identifier, and an image flagged with burned-in annotation is quarantined with its reason."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import Any
+
+import pydicom
+import pytest
+from client import sample_file
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SEEDS = {
+    "PatientName": "Hartigan^Rosalind^Q", "PatientID": "MRN99887766", "PatientBirthDate": "19610314",
+    "InstitutionName": "Saint Brigid Infirmary", "ReferringPhysicianName": "Okonkwo^Bartholomew",
+    "AccessionNumber": "ACC5550123", "StudyDescription": "Hartigan follow up",
+}
+
+
+def _seeded(name: str, instance: int, burned_in: bool = False) -> bytes:
+    ds = pydicom.dcmread(io.BytesIO(sample_file(name)))
+    for k, v in SEEDS.items():
+        setattr(ds, k, v)
+    inner = Dataset()
+    inner.PersonName = "Hartigan^Rosalind"
+    middle = Dataset()
+    middle.ContentSequence = Sequence([inner])
+    ds.ReferencedStudySequence = Sequence([middle])
+    ds.add_new(0x00110010, "LO", "ACME HOSPITAL")
+    ds.add_new(0x00111001, "LO", "Hartigan Rosalind")
+    ds.InstanceNumber = instance
+    if burned_in:
+        ds.BurnedInAnnotation = "YES"
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def test_seeded_zip_is_deidentified_and_burned_in_is_quarantined(users: Any) -> None:
+    alice = users()
+    cid = alice.create_case()["id"]
+    sid = alice.add_study(cid)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("ct/0001.dcm", _seeded("CT_small.dcm", 1))
+        z.writestr("ct/0002.dcm", _seeded("CT_small.dcm", 2))
+        z.writestr("mr/0001.dcm", _seeded("MR_small.dcm", 1))
+        z.writestr("burned.dcm", _seeded("CT_small.dcm", 9, burned_in=True))
+    r = alice.upload(cid, sid, buf.getvalue(), "study.zip", "application/zip")
+    assert r.status_code == 202 and len(r.json()["images"]) == 4
+    images = alice.wait_images(cid, 4)
+    ready = [i for i in images if i["status"] == "ready"]
+    quarantined = [i for i in images if i["status"] == "quarantined"]
+    assert len(ready) == 3 and len(quarantined) == 1, images
+    assert quarantined[0]["reasons"] == ["burned_in_text"] and quarantined[0]["url"] is None
+    for image in ready:
+        data = alice.get(image["url"]).content
+        for value in [*SEEDS.values(), "Hartigan", "Rosalind", "Okonkwo", "ACME HOSPITAL"]:
+            assert value.encode() not in data, value
+        ds = pydicom.dcmread(io.BytesIO(data))
+        assert ds.PatientIdentityRemoved == "YES"
+        assert ds.SOPInstanceUID.startswith("2.25.")
+    ct = [i for i in ready if i["series"]["modality"] == "CT"]
+    assert len(ct) == 2 and ct[0]["series"]["uid"] == ct[1]["series"]["uid"]  # one series stays one series
