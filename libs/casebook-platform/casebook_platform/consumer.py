@@ -61,7 +61,8 @@ class EventConsumer:
     """
 
     def __init__(self, *, settings: CommonSettings, broker: KafkaBroker, db: Database, tables: PlatformTables,
-                 metrics: Metrics, relay: OutboxRelay | None, handlers: dict[str, Handler]) -> None:
+                 metrics: Metrics, relay: OutboxRelay | None, handlers: dict[str, Handler],
+                 concurrency: int = 1) -> None:
         self.settings = settings
         self.broker = broker
         self.db = db
@@ -70,6 +71,7 @@ class EventConsumer:
         self.relay = relay
         self.handlers = handlers
         self.service = settings.service_name
+        self.concurrency = concurrency
 
     @property
     def topics(self) -> list[str]:
@@ -99,16 +101,39 @@ class EventConsumer:
                 await msg.ack()
                 commit["pending"], commit["last"] = 0, time.monotonic()
 
-        self.broker.subscriber(
-            *self.topics,
-            group_id=s.consumer_group or f"casebook-{self.service}",
-            auto_offset_reset="earliest",  # Tansu 0.6 reports wrong end offsets: never rely on `latest`
-            ack_policy=AckPolicy.MANUAL,
-            session_timeout_ms=s.kafka_session_timeout_ms,
-            heartbeat_interval_ms=max(300, s.kafka_session_timeout_ms // 4),
-            fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
-            max_poll_interval_ms=600_000,
-        )(on_message)
+        common: dict[str, Any] = {
+            "group_id": s.consumer_group or f"casebook-{self.service}",
+            "auto_offset_reset": "earliest",  # Tansu 0.6 reports wrong end offsets: never rely on `latest`
+            "ack_policy": AckPolicy.MANUAL,
+            "session_timeout_ms": s.kafka_session_timeout_ms,
+            "heartbeat_interval_ms": max(300, s.kafka_session_timeout_ms // 4),
+            "fetch_max_wait_ms": s.kafka_fetch_max_wait_ms,
+            "max_poll_interval_ms": 600_000,
+        }
+        if self.concurrency <= 1:
+            self.broker.subscriber(*self.topics, **common)(on_message)
+            return
+
+        async def on_batch(msg: KafkaMessage) -> None:
+            # Independent events (one image each) are handled side by side; the batch is committed only
+            # when every one of them is durable, so the committed position never passes unfinished work.
+            records: tuple[Any, ...] = msg.raw_message
+            gate = asyncio.Semaphore(self.concurrency)
+
+            async def one(rec: Any) -> None:
+                async with gate:
+                    await self.process(rec.topic, rec.value or b"",
+                                       headers={k: v.decode() for k, v in rec.headers}, partition=rec.partition,
+                                       offset=rec.offset, key=rec.key)
+
+            try:
+                await asyncio.gather(*(one(r) for r in records))
+            except BaseException:
+                await msg.nack()
+                raise
+            await msg.ack()
+
+        self.broker.subscriber(*self.topics, batch=True, max_records=self.concurrency * 4, **common)(on_batch)
 
     async def process(self, topic: str, raw: bytes, *, headers: dict[str, Any] | None = None,
                       partition: int = -1, offset: int = -1, key: bytes | None = None) -> str:

@@ -73,6 +73,7 @@ def create_service_app(
     on_start: Sequence[Hook] = (),
     background: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = (),
     verify_tokens: bool = True,
+    consumer_concurrency: int = 1,
 ) -> FastAPI:
     """Build a service's FastAPI app; nothing is opened until the lifespan starts."""
 
@@ -91,7 +92,7 @@ def create_service_app(
                      relay=relay)
         if handlers is not None:
             rt.consumer = EventConsumer(settings=settings, broker=broker, db=db, tables=tables, metrics=metrics,
-                                        relay=relay, handlers=handlers(rt))
+                                        relay=relay, handlers=handlers(rt), concurrency=consumer_concurrency)
             rt.consumer.subscribe()
         app.state.runtime = rt
         for hook in on_start:

@@ -37,6 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="De-identifies every upload (DICOM PS3.15 Annex E, PNG/JPEG) before it is stored for serving.",
         metadata=metadata, tables=tables, migrations=Path(__file__).parent / "migrations",
         handlers=handlers, background=[sweeper], verify_tokens=False,
+        # Images are independent: handle several at once (S3 and the broker wait, the pool computes).
+        consumer_concurrency=max(4, workers * 2),
     )
     app.state.domain = DomainMetrics(app.state.metrics)
     return app
