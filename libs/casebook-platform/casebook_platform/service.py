@@ -84,7 +84,9 @@ def create_service_app(
         db = Database(settings.database_url, pool_size=settings.database_pool_size)
         await _retry("database migrations", lambda: upgrade(migrations, settings.database_url))
         storage = Storage(settings)
-        await _retry("object store", storage.ensure_buckets)
+        if settings.mode == "embedded":
+            # In production the operator provisions buckets, and a service's credentials may not list them.
+            await _retry("object store", storage.ensure_buckets)
         broker = make_broker(settings, registry=metrics.registry)
         relay = OutboxRelay(sessions=db.sessions, tables=tables, broker=broker, metrics=metrics,
                             poll_interval=settings.outbox_poll_interval_s)

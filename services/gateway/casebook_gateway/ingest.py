@@ -22,7 +22,6 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from casebook_platform.errors import ApiError
 
 CHUNK = 1024 * 1024
-_EXECUTABLE_MAGIC = (b"MZ", b"\x7fELF", b"#!", b"\xca\xfe\xba\xbe", b"\xcf\xfa\xed\xfe", b"PK\x03\x04")
 
 
 @dataclass
@@ -277,7 +276,3 @@ def digest(path: Path) -> str:
         while chunk := f.read(CHUNK):
             h.update(chunk)
     return h.hexdigest()
-
-
-def has_executable_preamble(head: bytes) -> bool:
-    return any(head.startswith(m) for m in _EXECUTABLE_MAGIC)

@@ -171,6 +171,8 @@ class ExportOut(BaseModel):
     status: str
     progress: float = 0.0
     download_url: str | None = None
+    expires_at: str | None = None
+    size: int | None = None
 
 
 class Me(BaseModel):

@@ -62,6 +62,7 @@ async def create_case(body: CaseCreate, request: Request, user: CurrentUser) -> 
             share_token=secrets.token_urlsafe(24) if body.visibility == "unlisted" else None, **values))
         await repo.record(session, case_id, actor=user.id, action="created", from_status=None,
                           to_status=body.visibility, revision=1)
+        request.app.state.domain.cases_created.inc()
         case = await repo.load_case(session, case_id, user)
         return await repo.case_out(session, case, user, request.app.state.settings.public_base_url)
 
