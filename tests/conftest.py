@@ -40,7 +40,8 @@ def stack() -> Iterator[Any]:
 def platform(stack: Any) -> Iterator[dict[str, ServiceProcess]]:
     """All six services running against the stack; the gateway is the base URL."""
     # A short sweep interval lets the fault tests see interrupted raw-upload deletions finished.
-    extra = {"anonymiser": {"CASEBOOK_SWEEP_INTERVAL_S": "3"}}
+    extra = {"anonymiser": {"CASEBOOK_SWEEP_INTERVAL_S": "3"},
+             "gateway": {"CASEBOOK_STALE_UPLOAD_S": "30", "CASEBOOK_UPLOAD_SWEEP_INTERVAL_S": "3"}}
     procs = {name: ServiceProcess(stack, name, env=extra.get(name)) for name in SERVICES}
     try:
         for p in procs.values():

@@ -131,7 +131,7 @@ def test_uploads_survive_sigkills(stack: Any, platform: Any, users: Any) -> None
         return [o.object_name for _, cid, _ in cases
                 for o in s3.list_objects("casebook-incoming", prefix=f"{cid}/", recursive=True)]
 
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 150
     while leftovers() and time.monotonic() < deadline:
         time.sleep(2)
     assert leftovers() == [], "raw uploads survived de-identification"

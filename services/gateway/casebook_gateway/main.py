@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metadata=metadata, tables=tables, migrations=Path(__file__).parent / "migrations",
         handlers=handlers,
         routers=[me.router, cases.router, images.router, playlists.router, exports.router, proxy.router],
-        on_start=[on_start],
+        on_start=[on_start], background=[images.sweep_interrupted_uploads],
     )
     app.state.domain = DomainMetrics(app.state.metrics)
     return app

@@ -23,4 +23,6 @@ class Settings(CommonSettings):
     gateway_featuring_url: str = Field("http://127.0.0.1:8083", description="Featuring service.")
     gateway_achievements_url: str = Field("http://127.0.0.1:8084", description="Achievements service.")
     gateway_export_url: str = Field("http://127.0.0.1:8085", description="Export service.")
+    stale_upload_s: float = Field(900.0, description="An upload still `receiving` after this long was interrupted.")
+    upload_sweep_interval_s: float = Field(60.0, description="How often interrupted uploads are cleaned up.")
     tmp_dir: str = Field("", description="Where uploads are spooled while checked (default: system temp).")

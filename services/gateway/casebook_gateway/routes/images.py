@@ -124,22 +124,30 @@ async def upload(case_id: str, study_id: str, request: Request, user: CurrentUse
         raise
     out = []
     try:
-        rows = []
-        for a in accepted:
-            image_id = repo.new_id("i")
-            key = f"{case_id}/{image_id}"
-            with open(a.path, "rb") as f:
-                await rt.storage.put_stream(rt.storage.incoming, key, f, a.size, a.content_type)
-            rows.append((image_id, key, a))
+        rows = [(repo.new_id("i"), a) for a in accepted]
+        # Two steps, so that a crash never leaves a raw object nobody knows about: the rows are recorded
+        # as `receiving` before the objects are stored; a sweeper removes what a crash left half done.
         async with rt.db.transaction() as session:
-            for image_id, key, a in rows:
+            await repo.load_case(session, case_id, user, lock=True)  # not deleted meanwhile
+            for image_id, a in rows:
                 await session.execute(images.insert().values(
-                    id=image_id, case_id=case_id, study_id=study_id, status="processing", incoming_key=key,
-                    filename=a.filename, size=a.size))
-                await rt.emit(session, CaseUploaded(case_id=case_id, image_id=image_id, study_id=study_id,
-                                                    owner_id=user.id, object_key=key, content_type=a.content_type,
-                                                    size=a.size, sha256=a.sha256), key=case_id)
+                    id=image_id, case_id=case_id, study_id=study_id, status="receiving",
+                    incoming_key=f"{case_id}/{image_id}", filename=a.filename, size=a.size))
+        for image_id, a in rows:
+            with open(a.path, "rb") as f:
+                await rt.storage.put_stream(rt.storage.incoming, f"{case_id}/{image_id}", f, a.size, a.content_type)
+        async with rt.db.transaction() as session:
+            done = await session.execute(images.update().where(
+                images.c.id.in_([i for i, _ in rows]), images.c.status == "receiving").values(status="processing"))
+            if done.rowcount != len(rows):
+                raise ApiError(503, "upload_interrupted", "the upload was interrupted; send it again")
+            for image_id, a in rows:
+                await rt.emit(session, CaseUploaded(
+                    case_id=case_id, image_id=image_id, study_id=study_id, owner_id=user.id,
+                    object_key=f"{case_id}/{image_id}", content_type=a.content_type, size=a.size, sha256=a.sha256),
+                    key=case_id)
                 out.append({"id": image_id, "status": "processing"})
+        rt.relay.nudge()
         request.app.state.domain.uploads.inc(len(rows))
     finally:
         for a in accepted:
@@ -158,8 +166,8 @@ async def list_images(case_id: str, request: Request, user: MaybeUser) -> list[I
     rt = request.app.state.runtime
     async with rt.db.sessions() as session:
         case = await repo.load_case(session, case_id, user)
-        rows = [dict(r) for r in (await session.execute(select(images).where(images.c.case_id == case_id)
-                                                        .order_by(images.c.seq))).mappings()]
+        rows = [dict(r) for r in (await session.execute(select(images).where(
+            images.c.case_id == case_id, images.c.status != "receiving").order_by(images.c.seq))).mappings()]
         study_pos = {s["id"]: s["position"] for s in await repo.study_rows(session, case_id)}
     owner_view = core.sees_current_version(case, repo.viewer(user))
     if not owner_view:
@@ -183,6 +191,8 @@ async def get_image(image_id: str, request: Request, user: MaybeUser) -> Streami
         if im is None:
             raise ApiError(404, "not_found", "no such image")
         await repo.load_case(session, im["case_id"], user)
+    if im["status"] == "receiving":
+        raise ApiError(404, "not_found", "no such image")
     if im["status"] != "ready":
         raise ApiError(409 if im["status"] == "processing" else 404,
                        "not_ready" if im["status"] == "processing" else "not_found",
@@ -201,3 +211,25 @@ async def get_image(image_id: str, request: Request, user: MaybeUser) -> Streami
     return StreamingResponse(body(), media_type=im["media_type"], headers={
         "Content-Disposition": f'inline; filename="{image_id}.{ext}"', "Content-Length": str(im["size"]),
         "Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"})
+
+
+async def sweep_interrupted_uploads(rt: Any) -> None:
+    """Remove uploads a crash left between storing the raw object and announcing it (status `receiving`)."""
+    from datetime import UTC, datetime, timedelta
+
+    while True:
+        await asyncio.sleep(rt.settings.upload_sweep_interval_s)
+        try:
+            cutoff = datetime.now(UTC) - timedelta(seconds=rt.settings.stale_upload_s)
+            async with rt.db.sessions() as session:
+                stale = (await session.execute(select(images.c.id, images.c.incoming_key).where(
+                    images.c.status == "receiving", images.c.created_at < cutoff).limit(500))).all()
+            for row in stale:
+                await rt.storage.delete(rt.storage.incoming, row.incoming_key)  # absent objects are fine
+                async with rt.db.transaction() as session:
+                    await session.execute(images.delete().where(images.c.id == row.id,
+                                                                images.c.status == "receiving"))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("upload sweep failed", exc_info=True)
