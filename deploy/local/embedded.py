@@ -364,6 +364,7 @@ def main() -> None:
             raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)  # also when started with SIGINT ignored (a background job)
     try:
         stack.start_infra()
         print(f"S3 on 127.0.0.1:{stack.ports.s3}, Kafka on 127.0.0.1:{stack.ports.kafka}, "
