@@ -66,6 +66,9 @@ def test_create_upload_publish_approve_then_visible_to_others(users: Any, anonym
     history = alice.get(f"/v1/cases/{cid}/history").json()
     actions = [h["action"] for h in history]
     assert actions[0] == "created" and "submitted" in actions and actions[-1] == "approved"
+    submitted = next(h for h in history if h["action"] == "submitted")
+    assert (submitted["from_status"], submitted["to_status"]) == ("draft", "submitted")
+    assert history[-1]["from_status"] == "submitted" and history[-1]["actor"] == editor.id
     assert bob.get(f"/v1/cases/{cid}/history").status_code == 403
 
 

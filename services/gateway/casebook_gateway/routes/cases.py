@@ -96,7 +96,7 @@ async def patch_case(case_id: str, body: CasePatch, request: Request, user: Curr
         changed = [k for k, v in changes.items() if case[k] != v]
         if not changed:
             return await repo.case_out(session, case, user, request.app.state.settings.public_base_url)
-        revision = case["revision"] + 1
+        revision, before = case["revision"] + 1, case["status"]
         # An edit to a case in (or through) moderation sends it back; the approved version stays public.
         resubmit = case["status"] in {"submitted", "in_review", "approved"}
         status = "submitted" if resubmit else case["status"]
@@ -108,7 +108,7 @@ async def patch_case(case_id: str, body: CasePatch, request: Request, user: Curr
                                            changed=changed), key=case_id)
         if resubmit:
             await _submit(session, rt, case, user)
-        await repo.record(session, case_id, actor=user.id, action="edited", from_status=case["status"],
+        await repo.record(session, case_id, actor=user.id, action="edited", from_status=before,
                           to_status=status, revision=revision)
         return await repo.case_out(session, case, user, request.app.state.settings.public_base_url)
 
@@ -154,13 +154,13 @@ async def publish_case(case_id: str, request: Request, user: CurrentUser) -> Cas
         repo.require_owner(case, user)
         if not core.can_publish(case["status"]):
             raise ApiError(409, "already_submitted", "the case is already awaiting moderation")
-        revision = case["revision"] + 1
+        revision, before = case["revision"] + 1, case["status"]
         await session.execute(cases.update().where(cases.c.id == case_id).values(
             visibility="public", status="submitted", moderation_reasons=[], revision=revision,
             updated_at=datetime.now(UTC)))
         case = await repo.load_case(session, case_id, user)
         await _submit(session, rt, case, user)
-        await repo.record(session, case_id, actor=user.id, action="submitted", from_status=case["status"],
+        await repo.record(session, case_id, actor=user.id, action="submitted", from_status=before,
                           to_status="submitted", revision=revision)
         return await repo.case_out(session, case, user, request.app.state.settings.public_base_url)
 
