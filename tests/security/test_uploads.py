@@ -140,3 +140,29 @@ def test_hostile_text(target: Any) -> None:
     r = alice.http.patch(f"/v1/cases/{cid}", json={"discussion": "<script>alert(1)</script>"})
     assert r.status_code == 200 and r.json()["discussion"] == "<script>alert(1)</script>"  # stored as text
     assert r.headers["content-type"].startswith("application/json")
+
+
+def test_deeply_nested_sequences_and_enormous_lengths(target: Any) -> None:
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    alice, cid, sid = target
+    ds = pydicom.dcmread(io.BytesIO(sample_file("CT_small.dcm")))
+    leaf = Dataset()
+    leaf.PatientName = "Deep^Nest"
+    for _ in range(60):
+        outer = Dataset()
+        outer.ReferencedStudySequence = Sequence([leaf])
+        leaf = outer
+    ds.ReferencedStudySequence = Sequence([leaf])
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    r = alice.upload(cid, sid, buf.getvalue(), "deep.dcm")
+    assert r.status_code == 422 and error_code(r) == "invalid_dicom", r.text
+
+    # an element that claims ~2 GB of data the file does not have
+    huge = sample_file("CT_small.dcm") + b"\xe1\x7f\x10\x10UN\x00\x00" + (0x7FFFFFF0).to_bytes(4, "little") + b"abc"
+    r = alice.upload(cid, sid, huge, "huge.dcm")
+    assert r.status_code == 422 and error_code(r) == "invalid_dicom", r.text
+    _still_serving(alice, cid)
