@@ -27,5 +27,7 @@ def make_broker(settings: CommonSettings, *, registry: CollectorRegistry | None 
         max_request_size=settings.kafka_max_request_size,
         client_id=f"casebook-{settings.service_name}",
         middlewares=middlewares,
+        # On SIGTERM the broker stops fetching and waits this long for the message in hand to finish.
+        graceful_timeout=settings.graceful_timeout_s,
         logger=None,
     )

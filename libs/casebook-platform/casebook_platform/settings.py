@@ -26,6 +26,7 @@ class CommonSettings(BaseSettings):
     kafka_max_request_size: int = Field(8 * 1024 * 1024, description="Largest record batch the producer sends.")
     consumer_group: str = Field("", description="Consumer group; default `casebook-<service>`.")
     consumer_commit_every: int = Field(50, description="Commit offsets after this many messages (or 1 s).")
+    graceful_timeout_s: float = Field(25.0, description="On shutdown, how long in-flight messages may finish.")
     consumer_max_attempts: int = Field(4, description="Attempts before a message goes to the DLQ.")
     consumer_retry_backoff_s: float = Field(0.25, description="First retry delay; doubles each attempt.")
 

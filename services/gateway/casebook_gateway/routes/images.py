@@ -133,9 +133,15 @@ async def upload(case_id: str, study_id: str, request: Request, user: CurrentUse
                 await session.execute(images.insert().values(
                     id=image_id, case_id=case_id, study_id=study_id, status="receiving",
                     incoming_key=f"{case_id}/{image_id}", filename=a.filename, size=a.size))
-        for image_id, a in rows:
-            with open(a.path, "rb") as f:
-                await rt.storage.put_stream(rt.storage.incoming, f"{case_id}/{image_id}", f, a.size, a.content_type)
+        gate = asyncio.Semaphore(4)  # the members of a zip are stored a few at a time
+
+        async def store(image_id: str, a: ingest.Accepted) -> None:
+            async with gate:
+                with open(a.path, "rb") as f:
+                    await rt.storage.put_stream(rt.storage.incoming, f"{case_id}/{image_id}", f, a.size,
+                                                a.content_type)
+
+        await asyncio.gather(*(store(i, a) for i, a in rows))
         async with rt.db.transaction() as session:
             done = await session.execute(images.update().where(
                 images.c.id.in_([i for i, _ in rows]), images.c.status == "receiving").values(status="processing"))
