@@ -18,7 +18,7 @@ from pathlib import Path
 from common import Result, cpu_info, table
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["deid.py", "upload.py", "export.py", "load.py"]
+BENCHMARKS = ["deid.py", "upload.py", "export.py", "load.py", "faults.py"]
 
 
 def main(argv: list[str]) -> int:

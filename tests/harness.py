@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -112,3 +114,41 @@ def wait_for(predicate: Any, timeout: float = 30, interval: float = 0.2, what: s
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class Chaos:
+    """Kills one component at random moments and restarts it, until stopped."""
+
+    def __init__(self, stack: Any, platform: Any, victims: list[str], seed: int) -> None:
+        self.stack, self.platform, self.victims = stack, platform, victims
+        self.rng = random.Random(seed)
+        self.stop = threading.Event()
+        self.kills: list[str] = []
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        while not self.stop.wait(self.rng.uniform(1.5, 4.0)):
+            victim = self.rng.choice(self.victims)
+            self.kills.append(victim)
+            if victim in ("s3", "broker"):
+                self.stack.kill(victim)
+                time.sleep(self.rng.uniform(0.2, 1.5))
+                self.stack.restart(victim)
+            else:
+                proc = self.platform[victim]
+                proc.kill()
+                time.sleep(self.rng.uniform(0.2, 1.5))
+                proc.start(wait=False)
+        for p in self.platform.values():  # leave everything running and ready
+            if p.proc is None or p.proc.poll() is not None:
+                p.start(wait=False)
+        for p in self.platform.values():
+            p.wait_ready(timeout=120)
+
+    def __enter__(self) -> Chaos:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=300)

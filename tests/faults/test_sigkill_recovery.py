@@ -4,8 +4,6 @@ outbox relay), the S3 server, moderation and achievements are SIGKILLed at rando
 from __future__ import annotations
 
 import io
-import random
-import threading
 import time
 import zipfile
 from typing import Any
@@ -13,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from client import User, sample_file
+from harness import Chaos
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -42,44 +41,6 @@ def _retrying(call: Any, timeout: float = 180) -> httpx.Response:
         if time.monotonic() > deadline:
             raise AssertionError("the platform did not come back")
         time.sleep(0.5)
-
-
-class Chaos:
-    """Kills one component at random moments and restarts it, until stopped."""
-
-    def __init__(self, stack: Any, platform: Any, victims: list[str], seed: int) -> None:
-        self.stack, self.platform, self.victims = stack, platform, victims
-        self.rng = random.Random(seed)
-        self.stop = threading.Event()
-        self.kills: list[str] = []
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self) -> None:
-        while not self.stop.wait(self.rng.uniform(1.5, 4.0)):
-            victim = self.rng.choice(self.victims)
-            self.kills.append(victim)
-            if victim in ("s3", "broker"):
-                self.stack.kill(victim)
-                time.sleep(self.rng.uniform(0.2, 1.5))
-                self.stack.restart(victim)
-            else:
-                proc = self.platform[victim]
-                proc.kill()
-                time.sleep(self.rng.uniform(0.2, 1.5))
-                proc.start(wait=False)
-        for p in self.platform.values():  # leave everything running and ready
-            if p.proc is None or p.proc.poll() is not None:
-                p.start(wait=False)
-        for p in self.platform.values():
-            p.wait_ready(timeout=120)
-
-    def __enter__(self) -> Chaos:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=300)
 
 
 def test_uploads_survive_sigkills(stack: Any, platform: Any, users: Any) -> None:
