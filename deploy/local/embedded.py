@@ -242,7 +242,7 @@ class Stack:
         self._spawn("postgres", [str(pgbin / "postgres"), "-D", str(pgdata), "-h", "127.0.0.1",
                                  "-p", str(self.ports.postgres), "-k", str(sock),
                                  "-c", "max_connections=300", "-c", "fsync=on"], user=user)
-        _wait_port(self.ports.postgres, 30, "PostgreSQL")
+        _wait_port(self.ports.postgres, 90, "PostgreSQL")
         self._create_databases()
 
     def _create_databases(self) -> None:
