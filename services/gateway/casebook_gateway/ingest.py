@@ -180,7 +180,7 @@ def check_zip(path: Path, *, max_entries: int, max_total: int, max_ratio: float)
     return files
 
 
-def extract_member(path: Path, info: zipfile.ZipInfo, tmp_dir: str | None, max_ratio: float) -> Path:
+def extract_member(path: Path, info: zipfile.ZipInfo, tmp_dir: str | None) -> Path:
     """Extract one checked member to its own temp file, re-checking the real size as it streams.
 
     Raises:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -25,6 +26,7 @@ from casebook_gateway.schemas import (
 from casebook_platform.auth import CurrentUser, MaybeUser, Principal, require_role
 from casebook_platform.errors import ApiError
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["cases"])
 ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "unauthenticated"}, 404: {"description": "not_found"}}
 
@@ -179,9 +181,7 @@ async def delete_case(case_id: str, request: Request, user: CurrentUser) -> Resp
         try:
             await rt.storage.delete_prefix(bucket, f"{case_id}/")
         except Exception:  # noqa: BLE001 - the row is gone; a failed cleanup is logged, not surfaced
-            import logging
-
-            logging.getLogger(__name__).warning("could not remove objects of %s from %s", case_id, bucket)
+            log.warning("could not remove objects of %s from %s", case_id, bucket)
     return Response(status_code=204)
 
 

@@ -81,7 +81,7 @@ def _accept(spooled: ingest.Spooled, settings: Any) -> list[ingest.Accepted]:
     accepted: list[ingest.Accepted] = []
     try:
         for info in members:
-            path = ingest.extract_member(spooled.path, info, tmp, settings.max_zip_ratio)
+            path = ingest.extract_member(spooled.path, info, tmp)
             accepted.append(ingest.Accepted(path, "", info.file_size, "", info.filename[-255:]))
             kind, notes = _check_file(path, info.filename, settings)
             if kind not in ("dicom", "png", "jpeg"):
