@@ -150,6 +150,12 @@ def test_edit_of_approved_case_goes_back_through_moderation(users: Any, anonymou
     assert r.status_code == 200 and r.json()["status"] == "submitted"
     public = anonymous.get(f"/v1/cases/{cid}")
     assert public.status_code == 200 and public.json()["discussion"] == ""  # the approved version stays public
+    # an image added after approval stays private until the next approval
+    alice.upload(cid, sid, sample_file("MR_small.dcm"), "mr.dcm")
+    new = next(i for i in alice.wait_images(cid, 2) if i["series"]["modality"] == "MR")
+    assert [i["series"]["modality"] for i in anonymous.get(f"/v1/cases/{cid}/images").json()] == ["CT"]
+    assert anonymous.get(f"/v1/images/{new['id']}").status_code == 404
+    assert alice.get(f"/v1/images/{new['id']}").status_code == 200
     r = alice.http.patch(f"/v1/cases/{cid}", json={"status": "approved"})
     assert r.status_code == 422 and error_code(r) == "invalid_request"
 

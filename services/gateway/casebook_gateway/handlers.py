@@ -57,6 +57,9 @@ def build_handlers(rt: Runtime) -> dict[str, Handler]:
         if case is None or case["visibility"] != "public" or e.revision != case["revision"]:
             return  # deleted, withdrawn, or edited since: the newer revision is under review
         snap = (await repo.snapshot(d.session, case)).model_dump(mode="json")
+        # Images added after this approval stay private until the next one.
+        snap["image_ids"] = list((await d.session.execute(select(images.c.id).where(
+            images.c.case_id == e.case_id, images.c.status == "ready"))).scalars())
         await d.session.execute(cases.update().where(cases.c.id == e.case_id).values(
             status="approved", listed_public=True, approved_at=e.approved_at, public_snapshot=snap,
             moderation_reasons=[], updated_at=datetime.now(UTC)))

@@ -83,6 +83,13 @@ async def case_out(session: AsyncSession, case: dict[str, Any], principal: Princ
     )
 
 
+def approved_images_only(case: dict[str, Any], principal: Principal | None) -> set[str] | None:
+    """For viewers who see the approved version: the ids of the images that were approved (None: no limit)."""
+    if core.sees_current_version(case, viewer(principal)) or not case.get("public_snapshot"):
+        return None
+    return set(case["public_snapshot"].get("image_ids", []))
+
+
 def _moderation_status(status: str) -> str:
     return {"submitted": "pending", "in_review": "in_review", "approved": "approved",
             "rejected": "rejected"}.get(status, "not_submitted")

@@ -27,6 +27,9 @@ async def export_case(session: Any, case: dict[str, Any], *, public_version: boo
     rows = [dict(r) for r in (await session.execute(select(images).where(images.c.case_id == case["id"],
                                                                          images.c.status == "ready")
                                                     .order_by(images.c.seq))).mappings()]
+    approved = (case.get("public_snapshot") or {}).get("image_ids") if public_version else None
+    if approved is not None:
+        rows = [r for r in rows if r["id"] in set(approved)]
     studies_out = []
     for s in await repo.study_rows(session, case["id"]):
         series = core.order_series([r for r in rows if r["study_id"] == s["id"]])

@@ -177,7 +177,8 @@ async def list_images(case_id: str, request: Request, user: MaybeUser) -> list[I
         study_pos = {s["id"]: s["position"] for s in await repo.study_rows(session, case_id)}
     owner_view = core.sees_current_version(case, repo.viewer(user))
     if not owner_view:
-        rows = [r for r in rows if r["status"] == "ready"]
+        allowed = repo.approved_images_only(case, user)
+        rows = [r for r in rows if r["status"] == "ready" and (allowed is None or r["id"] in allowed)]
     out: list[ImageOut] = []
     for sid in sorted(study_pos, key=lambda s: study_pos[s]):
         for n, series in enumerate(core.order_series([r for r in rows if r["study_id"] == sid]), start=1):
@@ -196,8 +197,9 @@ async def get_image(image_id: str, request: Request, user: MaybeUser) -> Streami
         im = (await session.execute(select(images).where(images.c.id == image_id))).mappings().first()
         if im is None:
             raise ApiError(404, "not_found", "no such image")
-        await repo.load_case(session, im["case_id"], user)
-    if im["status"] == "receiving":
+        case = await repo.load_case(session, im["case_id"], user)
+    allowed = repo.approved_images_only(case, user)
+    if im["status"] == "receiving" or (allowed is not None and image_id not in allowed):
         raise ApiError(404, "not_found", "no such image")
     if im["status"] != "ready":
         raise ApiError(409 if im["status"] == "processing" else 404,
