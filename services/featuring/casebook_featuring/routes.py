@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +14,7 @@ from casebook_featuring import core
 from casebook_featuring.adapters import catalog
 from casebook_platform.auth import CurrentUser, Principal, require_role
 from casebook_platform.errors import ApiError
+from casebook_platform.pagination import decode_cursor, encode_cursor
 from casebook_platform.service import Runtime
 
 router = APIRouter(prefix="/v1", tags=["featuring"])
@@ -81,20 +79,6 @@ def _month(text: str) -> core.Month:
         raise ApiError(422, "invalid_request", "month: expected YYYY-MM") from exc
 
 
-def _encode_cursor(at: datetime, case_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([at.isoformat(), case_id]).encode()).decode()
-
-
-def _decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
-    if not cursor:
-        return None
-    try:
-        at, case_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(at), str(case_id)
-    except (ValueError, TypeError, binascii.Error) as exc:
-        raise ApiError(422, "invalid_request", "cursor: not a cursor this API returned") from exc
-
-
 def _featured_out(row: Row[Any]) -> FeaturedOut:
     return FeaturedOut(case_id=row.case_id, title=row.title, featured_at=row.featured_at, featured_by=row.featured_by)
 
@@ -128,13 +112,13 @@ async def feature(body: CaseRef, request: Request, response: Response, user: Cur
 @router.get("/featured", response_model=FeaturedPage, summary="Featured cases, newest first")
 async def list_featured(request: Request, limit: int = Query(20, ge=1, le=100),
                         cursor: str | None = None) -> FeaturedPage:
-    before = _decode_cursor(cursor)
+    before = decode_cursor(cursor)
     async with _runtime(request).db.sessions() as session:
         rows = await catalog.featured_page(session, limit + 1, before)
     more = len(rows) > limit
     rows = rows[:limit]
     return FeaturedPage(items=[_featured_out(r) for r in rows],
-                        next_cursor=_encode_cursor(rows[-1].featured_at, rows[-1].case_id) if more else None)
+                        next_cursor=encode_cursor(rows[-1].featured_at, rows[-1].case_id) if more else None)
 
 
 @router.get("/case-of-the-month/{month}/candidates", response_model=CandidatesPage,
@@ -143,7 +127,7 @@ async def candidates(month: str, request: Request, limit: int = Query(50, ge=1, 
                      cursor: str | None = None) -> CandidatesPage:
     pick_month = _month(month)
     start, end = core.candidate_window(pick_month)
-    after = _decode_cursor(cursor)
+    after = decode_cursor(cursor)
     async with _runtime(request).db.sessions() as session:
         rows = await catalog.candidates_page(session, start, end, limit + 1, after)
     more = len(rows) > limit
@@ -152,7 +136,7 @@ async def candidates(month: str, request: Request, limit: int = Query(50, ge=1, 
         month=str(pick_month), approved_from=start, approved_until=end,
         items=[CandidateOut(case_id=r.case_id, owner_id=r.owner_id, title=r.title, approved_at=r.approved_at)
                for r in rows],
-        next_cursor=_encode_cursor(rows[-1].approved_at, rows[-1].case_id) if more else None)
+        next_cursor=encode_cursor(rows[-1].approved_at, rows[-1].case_id) if more else None)
 
 
 @router.put("/case-of-the-month/{month}", response_model=PickOut, summary="Record the Case of the Month")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import secrets
 from typing import Any
 
@@ -106,20 +104,3 @@ async def record(session: AsyncSession, case_id: str, *, actor: str, action: str
     await session.execute(history.insert().values(case_id=case_id, actor=actor, action=action,
                                                   from_status=from_status, to_status=to_status,
                                                   reasons=reasons or [], revision=revision))
-
-
-def encode_cursor(values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode()
-
-
-def decode_cursor(cursor: str | None) -> list[Any] | None:
-    """Raises ApiError 422 `invalid_request` for a cursor we did not issue."""
-    if not cursor:
-        return None
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if not isinstance(value, list):
-            raise ValueError
-        return value
-    except ValueError as exc:
-        raise ApiError(422, "invalid_request", "invalid cursor") from exc

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +16,7 @@ from casebook_moderation.adapters import queue
 from casebook_moderation.metrics import domain_metrics
 from casebook_platform.auth import CurrentUser, Principal, require_role
 from casebook_platform.errors import ApiError
+from casebook_platform.pagination import decode_cursor, encode_cursor
 from casebook_platform.service import Runtime
 
 router = APIRouter(prefix="/v1/moderation", tags=["moderation"])
@@ -76,19 +74,6 @@ def _item_out(row: Row[Any], now: datetime) -> QueueItemOut:
                         checks=[CheckOut(**c) for c in row.checks])
 
 
-def _encode_cursor(row: Row[Any]) -> str:
-    raw = json.dumps([row.submitted_at.isoformat(), row.case_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        at, case_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(at), str(case_id)
-    except (ValueError, TypeError, binascii.Error) as exc:
-        raise ApiError(422, "invalid_request", "cursor: not a cursor this API returned") from exc
-
-
 def _editor(request: Request, user: Principal) -> Runtime:
     require_role(user, "editor")
     rt: Runtime = request.app.state.runtime
@@ -109,13 +94,14 @@ async def _open_item(session: AsyncSession, case_id: str, editor_id: str, now: d
 async def list_queue(request: Request, user: CurrentUser, limit: int = Query(50, ge=1, le=200),
                      cursor: str | None = None) -> QueuePage:
     rt = _editor(request, user)
-    after = _decode_cursor(cursor) if cursor else None
+    after = decode_cursor(cursor)
     async with rt.db.sessions() as session:
         rows = await queue.queue_page(session, limit + 1, after)
     now = datetime.now(UTC)
     more = len(rows) > limit
     rows = rows[:limit]
-    return QueuePage(items=[_item_out(r, now) for r in rows], next_cursor=_encode_cursor(rows[-1]) if more else None)
+    nxt = encode_cursor(rows[-1].submitted_at, rows[-1].case_id) if more else None
+    return QueuePage(items=[_item_out(r, now) for r in rows], next_cursor=nxt)
 
 
 @router.post("/{case_id}/claim", response_model=QueueItemOut, summary="Claim a case for review")

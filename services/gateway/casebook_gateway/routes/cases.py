@@ -25,6 +25,7 @@ from casebook_gateway.schemas import (
 )
 from casebook_platform.auth import CurrentUser, MaybeUser, Principal, require_role
 from casebook_platform.errors import ApiError
+from casebook_platform.pagination import decode_cursor, encode_cursor
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["cases"])
@@ -190,7 +191,7 @@ async def list_cases(request: Request, user: MaybeUser, q: Annotated[str | None,
                      system: Annotated[str | None, Query(max_length=60)] = None, mine: bool = False,
                      limit: Annotated[int, Query(ge=1, le=100)] = 20, cursor: str | None = None) -> CaseList:
     rt = _rt(request)
-    after = repo.decode_cursor(cursor)
+    after = decode_cursor(cursor)
     stmt = select(cases)
     if mine:
         if user is None:
@@ -213,8 +214,7 @@ async def list_cases(request: Request, user: MaybeUser, q: Annotated[str | None,
         rows = [dict(r) for r in (await session.execute(stmt)).mappings()]
         items = [await repo.case_out(session, r, user, request.app.state.settings.public_base_url)
                  for r in rows[:limit]]
-    nxt = repo.encode_cursor([rows[limit - 1]["created_at"].isoformat(), rows[limit - 1]["id"]]) \
-        if len(rows) > limit else None
+    nxt = encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
     return CaseList(items=items, next_cursor=nxt)
 
 
