@@ -59,6 +59,13 @@ PROFILES = {
                  {s: 48080 + i for i, s in enumerate(SERVICES)}),
     "bench": Ports(38333, 39333, 39340, 38888, 23846, 37333, 39092, 55434,
                    {s: 38080 + i for i, s in enumerate(SERVICES)}),
+    # Extra profiles so several test runs can share one machine (CASEBOOK_TEST_PROFILE=alt1 ...).
+    "alt1": Ports(28333, 29333, 29340, 28888, 24046, 27333, 29092, 55436,
+                  {s: 28080 + i for i, s in enumerate(SERVICES)}),
+    "alt2": Ports(58333, 59333, 59340, 58888, 24146, 57333, 59092, 55437,
+                  {s: 58080 + i for i, s in enumerate(SERVICES)}),
+    "alt3": Ports(33333, 34333, 34340, 33888, 24246, 32333, 34092, 55438,
+                  {s: 33080 + i for i, s in enumerate(SERVICES)}),
 }
 
 
