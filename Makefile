@@ -9,13 +9,13 @@ EDITABLE := -e libs/casebook-events -e libs/casebook-platform $(foreach s,$(SERV
 USER ?= alice
 ROLES ?= contributor
 
-.PHONY: help install install-dev run infra token test test-fast lint fmt typecheck bench fuzz asyncapi clean system-deps
+.PHONY: help install install-dev run infra token test test-fast lint fmt typecheck bench fuzz asyncapi event-schemas clean system-deps
 
 help:
 	@echo "make run        install and start the whole platform (embedded: SeaweedFS + Tansu + PostgreSQL)"
 	@echo "make test       install and run unit, integration and end-to-end tests on the embedded stack"
 	@echo "make token USER=alice ROLES=contributor,supporter   print a bearer token"
-	@echo "make lint | fmt | typecheck | bench | fuzz | asyncapi"
+	@echo "make lint | fmt | typecheck | bench | fuzz | asyncapi | event-schemas"
 
 $(VENV)/.installed: requirements.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON))"; exit 1; }
@@ -75,6 +75,10 @@ fuzz: install-dev
 
 asyncapi: install
 	$(PY) -m casebook_platform.asyncapi docs/asyncapi
+
+# One JSON schema per (topic, version) under libs/casebook-events; refuses a breaking change to a version in use.
+event-schemas: install
+	$(PY) -m casebook_events.contract
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
