@@ -119,6 +119,8 @@ def create_service_app(
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = Metrics(settings.service_name)
+    # The handlers factory, so that a test can hold what the service subscribes to against the registry.
+    app.state.handlers = handlers
     if verify_tokens:
         app.state.verifier = TokenVerifier(settings)
     install_error_handlers(app)
