@@ -104,3 +104,30 @@ def cpu_info() -> str:
                 break
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
     return f"{os.cpu_count()} cores ({model}), {mem:.0f} GiB"
+
+
+def unique_copies(templates: list[bytes], n: int, per_study: int = 0) -> list[bytes]:
+    """`n` files cycling over `templates`, each with its own SOPInstanceUID (`per_study` files share a
+    study and series; 0 = one study for all), so neither Casebook nor a PACS peer sees duplicates."""
+    from io import BytesIO
+
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    parsed = [pydicom.dcmread(BytesIO(t)) for t in templates]
+    out: list[bytes] = []
+    study = series = ""
+    for i in range(n):
+        if (per_study == 0 and i == 0) or (per_study and i % per_study == 0):
+            study, series = generate_uid(), generate_uid()
+        ds = parsed[i % len(parsed)]
+        uid = generate_uid()
+        ds.SOPInstanceUID = uid
+        ds.file_meta.MediaStorageSOPInstanceUID = uid
+        ds.StudyInstanceUID = study
+        ds.SeriesInstanceUID = series
+        ds.InstanceNumber = i + 1
+        buf = BytesIO()
+        ds.save_as(buf)
+        out.append(buf.getvalue())
+    return out

@@ -1,46 +1,78 @@
-"""Throughput of the de-identification core against its floor and against dicognito.
+"""Throughput of the de-identification core for CT, MR, US and SC series, beside its floor and its peers.
 
-Floor = plain pydicom ``dcmread`` + ``save_as`` (nothing can be faster without skipping the parse
-or the write).  The header path is measured with OCR routing disabled so every corpus object takes
-the same path; OCR cost is measured separately on generated images with burned-in text.
+For each series, in one run:
 
-    python benchmarks/deid.py            # 500 copies of CT_small and MR_small + corpus
-    python benchmarks/deid.py --quick    # 50 copies, fewer OCR images (< 60 s)
+- floor: plain pydicom ``dcmread`` + ``save_as`` (nothing can be faster without skipping the parse or
+  the write);
+- header path: the core with the text check routed off, so every object takes the same path
+  (goal: ≥ 1× the floor);
+- full path: the core as the anonymiser runs it (``ocr=True``: pixel rewrite and the text check of
+  every image that needs one), one process, so the figure is images/s per core;
+- dicognito 0.19 (when installed) on CT and MR;
+- Orthanc 1.10.1 (Debian package, installed by ``orthanc.py`` when missing) anonymising the same
+  files: ``POST /instances/{id}/anonymize`` per file (the anonymised file comes back, as ours does)
+  and ``POST /studies/{id}/anonymize`` for the series; upload excluded.  Orthanc uses every core, so
+  its per-core figure is its rate divided by the core count.
+
+Series: CT_small and MR_small (pydicom's test files); US: synthesised 512×512 8-bit frames,
+RGB and MONOCHROME2 alternating, with a burned-in name and date in the header strip as a scanner
+writes them; SC: synthesised 1024×768 RGB screen captures with a text line.  Every copy has its own
+SOPInstanceUID (one study per series) so Orthanc stores each one.
+
+    python benchmarks/deid.py --quick    # make bench: 50 copies per series, full path >= 4 images / 2 s each
+    python benchmarks/deid.py --full     # 500 CT/MR and 200 US/SC copies, full path >= 40 images, corpus
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import pydicom
 from pydicom.data import get_testdata_file, get_testdata_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services" / "anonymiser"))
 
-from casebook_anonymiser.deid import CaseKey, deidentify_bytes
-from casebook_anonymiser.deid import dicom as deid_dicom
+from common import unique_copies
 
-KEY = CaseKey(secret=b"benchmark-secret-0123456789", key_id="bench", case_id="bench-case")
+from casebook_anonymiser import deid
 
-
-_NEEDS_OCR = deid_dicom.needs_ocr
+KEY = deid.CaseKey(secret=b"benchmark-secret-0123456789", key_id="bench", case_id="bench-case")
 ROUNDS = 3
 
 
-def _header_path_only(enabled: bool = True) -> None:
-    deid_dicom.needs_ocr = (lambda ds: False) if enabled else _NEEDS_OCR
-    warnings.simplefilter("ignore")
+def deidentify(data: bytes, ocr: bool) -> Any:
+    return deid.deidentify_bytes(data, key=KEY, ocr=ocr)
+
+
+@contextmanager
+def header_path() -> Iterator[bool]:
+    """Route the text check off (the core's `needs_ocr` answers no) while inside; yields whether it could."""
+    try:
+        from casebook_anonymiser.deid import dicom as deid_dicom
+    except ImportError:
+        yield False
+        return
+    original = getattr(deid_dicom, "needs_ocr", None)
+    if original is None:
+        yield False
+        return
+    deid_dicom.needs_ocr = lambda ds: False
+    try:
+        yield True
+    finally:
+        deid_dicom.needs_ocr = original
 
 
 def _floor(data: bytes) -> None:
@@ -48,8 +80,8 @@ def _floor(data: bytes) -> None:
     ds.save_as(BytesIO())
 
 
-def _casebook(data: bytes) -> None:
-    deidentify_bytes(data, key=KEY, ocr=False)
+def _header(data: bytes) -> None:
+    deidentify(data, ocr=False)
 
 
 def _dicognito_factory() -> Callable[[bytes], None] | None:
@@ -79,28 +111,124 @@ def _rate(fn: Callable[[bytes], None], blobs: list[bytes]) -> tuple[float, int]:
     return len(blobs) / (time.perf_counter() - start), errors
 
 
+def _full_rate(blobs: list[bytes], min_images: int, min_seconds: float = 2.0) -> tuple[float, list[Any]]:
+    """Full path (ocr=True), one process: images/s over at least `min_images` and `min_seconds`."""
+    results: list[Any] = []
+    t0 = time.perf_counter()
+    while True:
+        results.append(deidentify(blobs[len(results) % len(blobs)], ocr=True))
+        elapsed = time.perf_counter() - t0
+        if (len(results) >= min_images and elapsed >= min_seconds) or len(results) >= 20 * len(blobs):
+            return len(results) / elapsed, results
+
+
 def _worker_init() -> None:
-    _header_path_only()
+    warnings.simplefilter("ignore")
+    from casebook_anonymiser.deid import dicom as deid_dicom
+
+    if hasattr(deid_dicom, "needs_ocr"):
+        deid_dicom.needs_ocr = lambda ds: False
 
 
-def _worker_file(path: str) -> str:
-    result = deidentify_bytes(Path(path).read_bytes(), key=KEY, ocr=False)
-    return str(result.status)
+def _worker_blob(data: bytes) -> str:
+    return str(deidentify(data, ocr=False).status)
 
 
-def _rate_parallel(paths: list[str], workers: int) -> float:
-    """Best of ROUNDS passes over ``paths`` with one warm pool of ``workers`` processes."""
+def _rate_parallel(blobs: list[bytes], workers: int) -> float:
+    """Header path, best of ROUNDS passes with one warm pool of ``workers`` processes."""
     best = 0.0
     with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
-        list(pool.map(_worker_file, paths[: workers * 4]))  # warm up imports in every worker
+        list(pool.map(_worker_blob, blobs[: workers * 4]))  # warm up imports in every worker
         for _ in range(ROUNDS):
             start = time.perf_counter()
-            list(pool.map(_worker_file, paths, chunksize=max(1, len(paths) // (workers * 8))))
-            best = max(best, len(paths) / (time.perf_counter() - start))
+            list(pool.map(_worker_blob, blobs, chunksize=max(1, len(blobs) // (workers * 8))))
+            best = max(best, len(blobs) / (time.perf_counter() - start))
     return best
 
 
-def _corpus() -> list[str]:
+# --- series -------------------------------------------------------------------------------------------
+
+
+def _image_dataset(arr: Any, modality: str, sop_class: str, photometric: str) -> bytes:
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = UID(sop_class)
+    uid = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = uid
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = uid
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Modality = modality
+    ds.PatientName = "ROE^JANE"
+    ds.PatientID = "MRN-0042-7731"
+    ds.PatientBirthDate = "19710304"
+    ds.StudyDate = ds.SeriesDate = "20261124"
+    ds.StudyTime = "101500"
+    ds.AccessionNumber = "ACC77120"
+    ds.InstitutionName = "St Elsewhere General"
+    ds.ReferringPhysicianName = "JONES^MARY"
+    ds.StudyDescription = "US abdomen" if modality == "US" else "Screen capture"
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+    ds.Rows, ds.Columns = arr.shape[:2]
+    ds.SamplesPerPixel = 3 if photometric == "RGB" else 1
+    if photometric == "RGB":
+        ds.PlanarConfiguration = 0
+    ds.PhotometricInterpretation = photometric
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    ds.PixelData = arr.tobytes()
+    buf = BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def _us_frame(i: int, rgb: bool) -> bytes:
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    rng = np.random.default_rng(i)
+    speckle = rng.gamma(2.0, 30.0, (512, 512)).clip(0, 255).astype("uint8")
+    img = Image.fromarray(speckle, "L")
+    draw = ImageDraw.Draw(img)
+    draw.pieslice((-200, 40, 712, 900), 240, 300, outline=200)
+    draw.rectangle((0, 0, 511, 40), fill=0)
+    draw.text((8, 6), f"ROE^JANE  MRN-0042-7731  24/11/2026 {i % 60:02d}:15", fill=255,
+              font=ImageFont.load_default(size=22))
+    arr = np.asarray(img.convert("RGB") if rgb else img)
+    return _image_dataset(arr, "US", "1.2.840.10008.5.1.4.1.1.6.1", "RGB" if rgb else "MONOCHROME2")
+
+
+def _sc_frame(i: int) -> bytes:
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("RGB", (1024, 768), (24, 24, 32))
+    draw = ImageDraw.Draw(img)
+    draw.ellipse((260, 140, 760, 700), fill=(120, 110, 100))
+    draw.rectangle((0, 0, 1023, 44), fill=(10, 10, 60))
+    draw.text((12, 8), f"PATIENT ROE^JANE  DOB 04.03.1971  EXAM {i:04d}", fill=(255, 255, 255),
+              font=ImageFont.load_default(size=26))
+    return _image_dataset(np.asarray(img), "OT", "1.2.840.10008.5.1.4.1.1.7", "RGB")
+
+
+def series(name: str, n: int) -> list[bytes]:
+    if name in ("CT", "MR"):
+        path = get_testdata_file(f"{name}_small.dcm", download=False)
+        assert path, f"pydicom's {name}_small.dcm is missing"
+        return unique_copies([Path(str(path)).read_bytes()], n)
+    if name == "US":
+        return unique_copies([_us_frame(0, True), _us_frame(1, False)], n)
+    return unique_copies([_sc_frame(i) for i in range(min(n, 4))], n)
+
+
+def _corpus() -> list[bytes]:
     root = os.path.join(os.path.dirname(pydicom.data.__file__), "test_files")
     files = set(get_testdata_files()) | set(glob.glob(os.path.join(root, "**", "*"), recursive=True))
     readable = []
@@ -111,61 +239,47 @@ def _corpus() -> list[str]:
             ds = pydicom.dcmread(f)
             if "SOPClassUID" in ds:
                 ds.save_as(BytesIO())
-                readable.append(f)
+                readable.append(Path(f).read_bytes())
         except Exception:
             continue
     return readable
 
 
-def _ocr_images(count: int) -> list[bytes]:
-    import numpy as np
-    from PIL import Image, ImageDraw, ImageFont
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+# --- Orthanc beside it --------------------------------------------------------------------------------
 
-    blobs = []
-    for i in range(count):
-        img = Image.new("L", (512, 384), 0)
-        draw = ImageDraw.Draw(img)
-        draw.ellipse((120, 90, 400, 360), fill=100)
-        draw.text((12, 12), f"PATIENT {i:04d} ROE^JANE", fill=255, font=ImageFont.load_default(size=32))
-        if i % 2 == 0:
-            buf = BytesIO()
-            img.save(buf, format="PNG")
-            blobs.append(buf.getvalue())
-            continue
-        arr = np.asarray(img)
-        ds = Dataset()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.SOPClassUID = SecondaryCaptureImageStorage
-        ds.SOPInstanceUID = generate_uid()
-        ds.Modality = "OT"
-        ds.Rows, ds.Columns = arr.shape
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = ds.BitsStored = 8
-        ds.HighBit = 7
-        ds.PixelRepresentation = 0
-        ds.PixelData = arr.tobytes()
-        buf = BytesIO()
-        ds.save_as(buf, enforce_file_format=True)
-        blobs.append(buf.getvalue())
-    return blobs
+
+def orthanc_rates(peer: Any, blobs: list[bytes]) -> dict[str, float]:
+    """Anonymise files/s of Orthanc on ``blobs`` (uploaded first, not timed): per instance and by study."""
+    answers = peer.upload(blobs)
+    ids = [a["ID"] for a in answers]
+    studies = sorted({a["ParentStudy"] for a in answers})
+    peer.anonymise_instances(ids[: min(len(ids), 8)])  # warm
+    t0 = time.perf_counter()
+    out = peer.anonymise_instances(ids)
+    per_instance = len(ids) / (time.perf_counter() - t0)
+    assert all(o[128:132] == b"DICM" for o in out)
+    t0 = time.perf_counter()
+    for s in studies:
+        peer.anonymise_study(s)
+    by_study = len(ids) / (time.perf_counter() - t0)
+    peer.clear()
+    return {"instance": per_instance, "study": by_study}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="50 copies and 4 OCR images")
-    parser.add_argument("--copies", type=int, default=None)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="50 copies per series (default)")
+    parser.add_argument("--full", action="store_true", help="500 copies (200 US/SC), 40 full-path images, corpus")
+    parser.add_argument("--copies", type=int, default=None, help="CT/MR copies")
+    parser.add_argument("--images", type=int, default=None, help="fewest images timed on the full path")
+    parser.add_argument("--no-orthanc", action="store_true")
     parser.add_argument("--json", help="write the figures for `make bench` here")
     args = parser.parse_args(argv)
-    copies = args.copies or (50 if args.quick else 500)
-    workers = os.cpu_count() or 1
-    _header_path_only()
+    copies = args.copies or (500 if args.full else 50)
+    images = args.images or (40 if args.full else 4)
+    cores = os.cpu_count() or 1
+    warnings.simplefilter("ignore")
     dicognito = _dicognito_factory()
-
-    tmp = Path(tempfile.mkdtemp(prefix="casebook-deid-bench-"))
     figures: list[dict[str, object]] = []
 
     def figure(bench: str, metric: str, value: float, unit: str, baseline: str = "",
@@ -173,71 +287,74 @@ def main(argv: list[str] | None = None) -> int:
         figures.append({"benchmark": bench, "metric": metric, "value": value, "unit": unit, "baseline": baseline,
                         "baseline_value": baseline_value, "target": target})
 
+    peer = None
+    if not args.no_orthanc:
+        from orthanc import Orthanc, version
+
+        peer = Orthanc(threads=4).start()
+        print(f"Orthanc {version()} on {peer.url}")
     try:
-        sets: list[tuple[str, list[str]]] = []
-        for name in ("CT_small.dcm", "MR_small.dcm"):
-            src = str(get_testdata_file(name))
-            folder = tmp / name.split(".")[0]
-            folder.mkdir()
-            paths = []
-            for i in range(copies):
-                dst = folder / f"{i:05d}.dcm"
-                shutil.copyfile(src, dst)
-                paths.append(str(dst))
-            sets.append((f"{name.split('.')[0]} x{copies}", paths))
-        sets.append(("pydicom corpus", _corpus()))
+        big = min(copies, 200)  # 0.8 MB (US) and 2.4 MB (SC) each, held in memory
+        sets = [(f"CT_small x{copies}", "CT", copies), (f"MR_small x{copies}", "MR", copies),
+                (f"US 512x512 x{big}", "US", big), (f"SC 1024x768 RGB x{big}", "SC", big)]
+        head = (f"{'series':<24}{'files':>6}{'floor/s':>9}{'header/s':>10}{'hdr/floor':>10}{'ready':>6}"
+                f"{'full/s/core':>12}{'ready/n':>11}{'redact':>7}{'dicog/s':>9}{f'hdr {cores}p/s':>10}"
+                f"{'orth inst/s':>12}{'orth study/s':>13}{'orth/core':>10}{'full/orth core':>15}")
+        print(head)
+        print("-" * len(head))
+        rows: list[tuple[str, str, list[bytes]]] = [(label, kind, series(kind, n)) for label, kind, n in sets]
+        if args.full:
+            rows.append(("pydicom corpus", "corpus", _corpus()))
+        for label, kind, blobs in rows:
+            # Other work on the machine skews sequential timings, so the contenders run back-to-back
+            # in several rounds and each keeps its best round.
+            floor = hdr = dicog = 0.0
+            with header_path() as routed:
+                hdr_ready = sum(deidentify(b, ocr=False).status == "ready" for b in blobs)
+                for _ in range(ROUNDS):
+                    floor = max(floor, _rate(_floor, blobs)[0])
+                    hdr = max(hdr, _rate(_header, blobs)[0])
+                    if dicognito and kind in ("CT", "MR"):
+                        dicog = max(dicog, _rate(dicognito, blobs)[0])
+            parallel = _rate_parallel(blobs, cores) if cores > 1 and kind in ("CT", "MR") else float("nan")
+            hdr_note = "" if routed else " (text check not routable off: header path = ocr=False)"
 
-        header = (
-            f"{'dataset':<20}{'files':>6}{'floor/s':>10}{'cb 1p/s':>10}{f'cb {workers}p/s':>10}"
-            f"{'dicognito/s':>13}{'cb/floor':>10}{'cb/dicog':>10}{'ready':>7}"
-        )
-        print(header)
-        print("-" * len(header))
-        for label, paths in sets:
-            blobs = [Path(p).read_bytes() for p in paths]
-            ready = sum(deidentify_bytes(b, key=KEY, ocr=False).status == "ready" for b in blobs)
-            # Other work on the machine skews sequential timings, so the three contenders run
-            # back-to-back in several rounds and each keeps its best round.
-            floor = ours = dicog = 0.0
-            dicog_errors = 0
-            for _ in range(ROUNDS):
-                floor = max(floor, _rate(_floor, blobs)[0])
-                ours = max(ours, _rate(_casebook, blobs)[0])
-                if dicognito:
-                    rate, dicog_errors = _rate(dicognito, blobs)
-                    dicog = max(dicog, rate)
-            dicog = dicog or float("nan")
-            parallel = _rate_parallel(paths, workers) if workers > 1 else ours
-            note = f"  (dicognito errors: {dicog_errors})" if dicog_errors else ""
-            print(
-                f"{label:<20}{len(blobs):>6}{floor:>10.1f}{ours:>10.1f}{parallel:>10.1f}{dicog:>13.1f}"
-                f"{ours / floor:>10.2f}{ours / dicog:>10.2f}{ready:>7}{note}"
-            )
+            full = float("nan")
+            full_ready = redacted = timed = 0
+            if kind != "corpus":
+                deidentify(blobs[0], ocr=True)  # load the text detector's models outside the timing
+                full, results = _full_rate(blobs, images)
+                timed = len(results)
+                full_ready = sum(r.status == "ready" for r in results)
+                redacted = sum(any("redact" in str(f) for f in r.info.get("flags", [])) for r in results)
+
+            orth = {"instance": float("nan"), "study": float("nan")}
+            if peer is not None and kind != "corpus":
+                orth = orthanc_rates(peer, blobs)
+            orth_core = orth["instance"] / cores
+            print(f"{label:<24}{len(blobs):>6}{floor:>9.1f}{hdr:>10.1f}{hdr / floor:>10.2f}{hdr_ready:>6}"
+                  f"{full:>12.2f}{f'{full_ready}/{timed}':>11}{redacted:>7}"
+                  f"{dicog or float('nan'):>9.1f}{parallel:>10.1f}"
+                  f"{orth['instance']:>12.1f}{orth['study']:>13.1f}{orth_core:>10.1f}"
+                  f"{full / orth_core:>15.3f}{hdr_note}", flush=True)
             bench = f"deid {label}"
-            figure(bench, "casebook, 1 process", ours, "files/s", "pydicom read+write", floor, ">= 0.8x")
-            figure(bench, "casebook, 1 process", ours, "files/s", "dicognito 0.19", dicog, ">= 3x")
-            figure(bench, f"casebook, {workers} processes", parallel, "files/s", "pydicom read+write", floor)
-
-        n_ocr = 4 if args.quick else 12
-        _header_path_only(False)
-        images = _ocr_images(n_ocr)
-        deidentify_bytes(images[0], key=KEY, ocr=True)  # load the OCR models outside the timing
-        start = time.perf_counter()
-        statuses = [deidentify_bytes(b, key=KEY, ocr=True) for b in images]
-        elapsed = time.perf_counter() - start
-        redacted = sum("burned_in_text_redacted" in r.info.get("flags", []) for r in statuses)
-        quarantined = sum(r.status != "ready" for r in statuses)
-        print()
-        title = "OCR path (512x384 PNG + SC with text)"
-        print(f"{title:<40}{'images':>8}{'images/s':>10}{'redacted':>10}{'quarantined':>13}")
-        print(f"{'casebook 1 process':<40}{n_ocr:>8}{n_ocr / elapsed:>10.2f}{redacted:>10}{quarantined:>13}")
-        figure("deid OCR path (images with burned-in text)", "casebook, 1 process", n_ocr / elapsed, "img/s")
+            figure(bench, "header path, 1 process", hdr, "files/s", "pydicom read+write", floor, ">= 1x")
+            if dicog:
+                figure(bench, "header path, 1 process", hdr, "files/s", "dicognito 0.19", dicog, ">= 3x")
+            if kind == "corpus":
+                continue
+            figure(bench, "full path (pixels + text check) per core", full, "img/s",
+                   "Orthanc anonymise per core", orth_core)
+            if peer is not None:
+                figure(bench, "Orthanc anonymise (per instance, all cores)", orth["instance"], "files/s",
+                       "Orthanc by study", orth["study"])
+        print(f"\nfull/s/core: one process, ocr=True; 'ready' = images not quarantined; 'redact' = images whose "
+              f"burned-in text was found and redacted. Orthanc: {cores} cores, 4 client threads, upload excluded.")
         if args.json:
-            import json
-
             Path(args.json).write_text(json.dumps(figures, indent=2))
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if peer is not None:
+            peer.stop()
     return 0
 
 
