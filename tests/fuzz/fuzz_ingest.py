@@ -22,6 +22,7 @@ with atheris.instrument_imports():
 
     from casebook_anonymiser.deid import CaseKey, deidentify_bytes
     from casebook_gateway import ingest
+    from casebook_platform import media
     from casebook_platform.errors import ApiError
 
 KEY = CaseKey(secret=b"fuzzing-secret-0123456789", key_id="fuzz", case_id="c_fuzz")
@@ -31,7 +32,7 @@ _TMP = Path(tempfile.mkdtemp(prefix="fuzz-"))
 def check(data: bytes) -> None:
     path = _TMP / "input"
     path.write_bytes(data)
-    kind = ingest.sniff(data[:132])
+    kind = media.sniff(data[:media.HEAD_BYTES])
     if kind == "dicom":
         try:
             ingest.validate_dicom(path)

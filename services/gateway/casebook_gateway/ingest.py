@@ -125,19 +125,6 @@ async def spool_multipart(body: AsyncIterator[bytes], content_type: str, *, max_
     return Spooled(Path(name), state.filename, state.size)
 
 
-def sniff(head: bytes) -> str:
-    """What the first bytes say the content is: dicom, zip, png, jpeg, or unknown (never the file name)."""
-    if len(head) >= 132 and head[128:132] == b"DICM":
-        return "dicom"
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        return "zip"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    return "unknown"
-
-
 def check_zip(path: Path, *, max_entries: int, max_total: int, max_ratio: float) -> list[zipfile.ZipInfo]:
     """The members of a zip, checked before anything is extracted.
 

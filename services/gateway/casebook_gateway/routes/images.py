@@ -17,6 +17,7 @@ from casebook_events import CaseUploaded
 from casebook_gateway import core, ingest, repo
 from casebook_gateway.adapters.db import images, studies
 from casebook_gateway.schemas import ImageOut, StudyCreate, StudyOut, UploadAccepted
+from casebook_platform import media
 from casebook_platform.auth import CurrentUser, MaybeUser
 from casebook_platform.errors import ApiError
 
@@ -27,7 +28,6 @@ _UPLOAD_DOC: dict[str, Any] = {"requestBody": {"required": True, "content": {"mu
     "type": "object", "required": ["file"],
     "properties": {"file": {"type": "string", "format": "binary",
                             "description": "One DICOM file, a zip of DICOM files, or a JPEG/PNG."}}}}}}}
-_MEDIA = {"dicom": "application/dicom", "png": "image/png", "jpeg": "image/jpeg"}
 
 
 @router.post("/cases/{case_id}/studies", status_code=201, response_model=StudyOut, summary="Add a study (owner)")
@@ -48,11 +48,11 @@ async def create_study(case_id: str, body: StudyCreate, request: Request, user: 
                     images=0)
 
 
-def _check_file(path: Path, filename: str, settings: Any) -> tuple[str, list[str]]:
+def _check_file(path: Path, filename: str, settings: Any) -> tuple[media.Media, list[str]]:
     """Recognise one file by its content; returns (kind, notes). Raises ApiError for what is refused."""
     with open(path, "rb") as f:
         head = f.read(132)
-    kind = ingest.sniff(head)
+    kind = media.sniff(head)
     if kind == "dicom":
         ingest.validate_dicom(path)
         notes = ["preamble_zeroed"] if ingest.neutralise_preamble(path) else []
@@ -70,9 +70,9 @@ def _accept(spooled: ingest.Spooled, settings: Any) -> list[ingest.Accepted]:
     tmp = settings.tmp_dir or None
     with open(spooled.path, "rb") as f:
         head = f.read(132)
-    if ingest.sniff(head) != "zip":
+    if media.sniff(head) != "zip":
         kind, notes = _check_file(spooled.path, spooled.filename, settings)
-        return [ingest.Accepted(spooled.path, _MEDIA[kind], spooled.size, ingest.digest(spooled.path),
+        return [ingest.Accepted(spooled.path, media.media_type(kind), spooled.size, ingest.digest(spooled.path),
                                 spooled.filename, notes)]
     members = ingest.check_zip(spooled.path, max_entries=settings.max_zip_entries,
                                max_total=settings.max_zip_uncompressed_bytes, max_ratio=settings.max_zip_ratio)
@@ -86,7 +86,7 @@ def _accept(spooled: ingest.Spooled, settings: Any) -> list[ingest.Accepted]:
             kind, notes = _check_file(path, info.filename, settings)
             if kind not in ("dicom", "png", "jpeg"):
                 raise ApiError(422, "invalid_dicom", f"{info.filename[:100]} is not DICOM")
-            accepted[-1].content_type = _MEDIA[kind]
+            accepted[-1].content_type = media.media_type(kind)
             accepted[-1].sha256 = ingest.digest(path)
             accepted[-1].size = os.path.getsize(path)
             accepted[-1].notes = notes
