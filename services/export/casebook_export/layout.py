@@ -7,8 +7,8 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from casebook_events import credit
 from casebook_export.model import (
-    DEFAULT_LICENCE,
     MEDIA_DICOM,
     MEDIA_JPEG,
     MEDIA_PNG,
@@ -17,8 +17,6 @@ from casebook_export.model import (
     ExportSeries,
     ExportStudy,
 )
-
-LICENCE_URL = "https://creativecommons.org/licenses/by-nc-sa/4.0/"
 
 # Bytes, not characters: ext4/APFS cap a component at 255 UTF-8 bytes, and a
 # short cap keeps the whole path under Windows' 260-character MAX_PATH even
@@ -138,21 +136,19 @@ def export_filename(case_title: str, suffix: str) -> str:
 
 def licence_of(case: ExportCase) -> str:
     """The case's licence, CC BY-NC-SA 4.0 unless the case says otherwise."""
-    return case.licence.strip() or DEFAULT_LICENCE
+    return case.licence.strip() or credit.LICENCE
 
 
 def licence_line(case: ExportCase) -> str:
     """The licence with its deed address when it is the standard one."""
-    licence = licence_of(case)
-    return f"{licence} ({LICENCE_URL})" if licence == DEFAULT_LICENCE else licence
+    return credit.licence_line(licence_of(case))
 
 
 def attribution_of(case: ExportCase) -> str:
     """The credit line shown with every copy of the case."""
     if case.attribution.strip():
         return clean_text(case.attribution)
-    author = clean_text(case.author_name) or "a Casebook contributor"
-    return f"Case courtesy of {author}, Casebook case {case.case_id}"
+    return credit.attribution(clean_text(case.author_name), case.case_id)
 
 
 def patient_line(case: ExportCase) -> str:

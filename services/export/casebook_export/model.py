@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-DEFAULT_LICENCE = "CC BY-NC-SA 4.0"
-
 MEDIA_DICOM = "application/dicom"
 MEDIA_PNG = "image/png"
 MEDIA_JPEG = "image/jpeg"

@@ -8,16 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-LICENCE = "CC BY-NC-SA 4.0"
-LICENCE_URL = "https://creativecommons.org/licenses/by-nc-sa/4.0/"
-
 # status values (API.md): draft, unlisted, submitted, in_review, approved, rejected
 PUBLISHED_STATES = frozenset({"submitted", "in_review", "approved", "rejected"})
-
-
-def attribution(author: str, case_id: str) -> str:
-    """The credit line every case carries."""
-    return f"Case courtesy of {author}, Casebook, case {case_id}"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from casebook_events import CaseSnapshot
+from casebook_events import CaseSnapshot, credit
 from casebook_gateway import core
 from casebook_gateway.adapters.db import cases, history, images, studies
 from casebook_gateway.schemas import CaseOut, ModerationOut, OwnerOut, ReasonOut, StudyOut
@@ -75,8 +75,8 @@ async def case_out(session: AsyncSession, case: dict[str, Any], principal: Princ
                           images=s["n_images"]) for s in await study_rows(session, case["id"])],
         moderation=ModerationOut(status=_moderation_status(case["status"]),
                                  reasons=[ReasonOut(**r) for r in case["moderation_reasons"]]),
-        licence=core.LICENCE, licence_url=core.LICENCE_URL,
-        attribution=core.attribution(case["owner_name"], case["id"]), share_url=share,
+        licence=credit.LICENCE, licence_url=credit.LICENCE_URL,
+        attribution=credit.attribution(case["owner_name"], case["id"]), share_url=share,
         created_at=case["created_at"], updated_at=case["updated_at"],
     )
 

@@ -141,7 +141,7 @@ def test_case_text_holds_every_field_licence_and_attribution() -> None:
         "Study 2: CT",
         "Axial C+ portal venous (3 images)",
         "Licence: CC BY-NC-SA 4.0 (https://creativecommons.org/licenses/by-nc-sa/4.0/)",
-        "Attribution: Case courtesy of Dr Ada Lovelace, Casebook case c1",
+        "Attribution: Case courtesy of Dr Ada Lovelace, Casebook, case c1",
     ]:
         assert expected in text
     assert text.index("Study 1: X-ray") < text.index("Study 2: CT")

@@ -105,7 +105,3 @@ def test_fingerprint_is_stable_and_changes_with_the_content() -> None:
 ])
 def test_control_characters(text: str, bad: bool) -> None:
     assert core.has_control_characters(text) is bad
-
-
-def test_attribution_names_author_platform_and_case() -> None:
-    assert core.attribution("Alice Smith", "c_1") == "Case courtesy of Alice Smith, Casebook, case c_1"

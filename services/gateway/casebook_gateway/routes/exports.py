@@ -8,7 +8,7 @@ import httpx
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
-from casebook_events import ExportCase, ExportImage, ExportRequested, ExportSeries, ExportStudy
+from casebook_events import ExportCase, ExportImage, ExportRequested, ExportSeries, ExportStudy, credit
 from casebook_gateway import core, repo
 from casebook_gateway.adapters.db import cases, exports, images
 from casebook_gateway.routes.playlists import load_playlist, playlist_cases
@@ -39,7 +39,7 @@ async def export_case(session: Any, case: dict[str, Any], *, public_version: boo
                             size=i["size"] or 0) for i in g])
             for n, g in enumerate(series, start=1)]))
     return ExportCase(case_id=case["id"], revision=case["revision"], case=snap, author_name=case["owner_name"],
-                      attribution=core.attribution(case["owner_name"], case["id"]), licence=core.LICENCE,
+                      attribution=credit.attribution(case["owner_name"], case["id"]), licence=credit.LICENCE,
                       studies=studies_out)
 
 

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from casebook_gateway import core, repo
+from casebook_events import credit
+from casebook_gateway import repo
 from casebook_gateway.adapters.db import cases, playlist_items, playlists
 from casebook_gateway.schemas import PlaylistCreate, PlaylistItemAdd, PlaylistOut
 from casebook_platform.auth import CurrentUser, MaybeUser, Principal
@@ -32,7 +33,7 @@ async def playlist_cases(session: Any, playlist_id: str) -> list[dict[str, Any]]
          .where(playlist_items.c.playlist_id == playlist_id, cases.c.listed_public)
          .order_by(playlist_items.c.position))
     return [{"id": r.id, "title": r.title, "position": r.position,
-             "attribution": core.attribution(r.owner_name, r.id)} for r in (await session.execute(q)).all()]
+             "attribution": credit.attribution(r.owner_name, r.id)} for r in (await session.execute(q)).all()]
 
 
 async def _out(session: Any, pl: dict[str, Any]) -> PlaylistOut:
