@@ -1,4 +1,4 @@
-"""Idempotent event consumption: effect and processed-event record in one transaction, bounded retries, DLQ."""
+"""Idempotent event consumption: effect and processed-event record in one transaction, classified retries, DLQ."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from casebook_events import Envelope, decode, dlq, make_envelope
 from casebook_platform.db import Database, PlatformTables
+from casebook_platform.failures import PermanentError, backoff, classify, dependency_of
 from casebook_platform.logs import bind_event
 from casebook_platform.metrics import Metrics
 from casebook_platform.outbox import OutboxRelay, enqueue
@@ -47,8 +48,41 @@ class Delivery:
 Handler = Callable[[Delivery], Awaitable[None]]
 
 
-class PermanentError(Exception):
-    """The message can never succeed (bad payload, unknown type): skip the retries, go to the DLQ."""
+__all__ = ["Delivery", "EventConsumer", "Handler", "PermanentError", "Stall", "rewind", "topics_with_dlq"]
+
+
+@dataclass
+class Stall:
+    """A partition waiting for a dependency: what failed, since when, how often."""
+
+    topic: str
+    partition: int
+    dependency: str
+    error: str
+    since: float
+    attempts: int = 0
+
+    def describe(self) -> dict[str, Any]:
+        return {"topic": self.topic, "partition": self.partition, "waiting_for": self.dependency,
+                "error": self.error, "attempts": self.attempts, "seconds": round(time.monotonic() - self.since, 1)}
+
+
+def rewind(consumer: Any, records: Iterable[Any]) -> dict[tuple[str, int], int]:
+    """Seek every partition a failed batch touched back to its earliest record in the batch.
+
+    The consumer's position is per partition; rewinding only one of them would let a later commit pass
+    another partition's unprocessed messages. Returns the offsets sought to.
+    """
+    from aiokafka import TopicPartition
+
+    earliest: dict[tuple[str, int], int] = {}
+    for r in records:
+        tp = (r.topic, r.partition)
+        if tp not in earliest or r.offset < earliest[tp]:
+            earliest[tp] = r.offset
+    for (topic, partition), offset in earliest.items():
+        consumer.seek(TopicPartition(topic, partition), offset)
+    return earliest
 
 
 class EventConsumer:
@@ -56,8 +90,10 @@ class EventConsumer:
 
     At-least-once delivery: the offset is committed only after the effect's transaction commits (FastStream's
     ack after the handler returns). A redelivered event finds its id in `processed_events` and changes nothing.
-    A message that keeps failing goes to `<topic>.dlq` with the error after `consumer_max_attempts`, so one
-    poison message never blocks its partition.
+    Failures are classified (`casebook_platform.failures`): a message that can never succeed goes to
+    `<topic>.dlq` so it does not block its partition; one that fails because a dependency is down waits,
+    retried with capped backoff for as long as it takes, and the stall is visible in `stalls` (readiness
+    body), the `casebook_consumer_stalled` gauge and the log.
     """
 
     def __init__(self, *, settings: CommonSettings, broker: KafkaBroker, db: Database, tables: PlatformTables,
@@ -72,6 +108,7 @@ class EventConsumer:
         self.handlers = handlers
         self.service = settings.service_name
         self.concurrency = concurrency
+        self.stalls: dict[tuple[str, int], Stall] = {}
 
     @property
     def topics(self) -> list[str]:
@@ -129,6 +166,9 @@ class EventConsumer:
             try:
                 await asyncio.gather(*(one(r) for r in records))
             except BaseException:
+                consumer = getattr(msg, "consumer", None)
+                if consumer is not None:
+                    rewind(consumer, records)
                 await msg.nack()
                 raise
             await msg.ack()
@@ -137,7 +177,11 @@ class EventConsumer:
 
     async def process(self, topic: str, raw: bytes, *, headers: dict[str, Any] | None = None,
                       partition: int = -1, offset: int = -1, key: bytes | None = None) -> str:
-        """Apply one message; returns `processed`, `duplicate` or `dead_lettered`."""
+        """Apply one message; returns `processed`, `duplicate` or `dead_lettered`.
+
+        Returns only when the message is done with: applied, found already applied, or dead-lettered.
+        A transient failure is retried here until it clears (or the task is cancelled at shutdown).
+        """
         try:
             envelope = decode(raw)
             if envelope.type != topic or topic not in self.handlers:
@@ -147,24 +191,37 @@ class EventConsumer:
             await self._dead_letter(topic, raw, key, headers, partition, offset, exc, attempts=1)
             return "dead_lettered"
 
+        s = self.settings
         with bind_event(envelope):
-            attempts = self.settings.consumer_max_attempts
-            for attempt in range(1, attempts + 1):
-                try:
-                    outcome = await self._apply(topic, envelope, event)
-                    return outcome
-                except PermanentError as exc:
-                    await self._dead_letter(topic, raw, key, headers, partition, offset, exc, attempts=attempt)
-                    return "dead_lettered"
-                except Exception as exc:
-                    if attempt == attempts:
-                        log.error("giving up on %s after %d attempts", topic, attempt, exc_info=True)
-                        await self._dead_letter(topic, raw, key, headers, partition, offset, exc, attempts=attempt)
-                        return "dead_lettered"
-                    self.metrics.event_retries.labels(self.service, topic).inc()
-                    log.warning("handler failed on %s (attempt %d/%d): %s", topic, attempt, attempts, exc)
-                    await asyncio.sleep(self.settings.consumer_retry_backoff_s * 2 ** (attempt - 1))
-        return "dead_lettered"  # pragma: no cover - the loop always returns
+            attempt = 0
+            deterministic = 0
+            try:
+                while True:
+                    attempt += 1
+                    try:
+                        return await self._apply(topic, envelope, event)
+                    except Exception as exc:
+                        kind = classify(exc)
+                        if kind == "permanent":
+                            await self._dead_letter(topic, raw, key, headers, partition, offset, exc,
+                                                    attempts=attempt)
+                            return "dead_lettered"
+                        self.metrics.event_retries.labels(self.service, topic).inc()
+                        if kind == "deterministic":
+                            deterministic += 1
+                            if deterministic >= s.consumer_max_attempts:
+                                log.error("giving up on %s after %d attempts", topic, attempt, exc_info=True)
+                                await self._dead_letter(topic, raw, key, headers, partition, offset, exc,
+                                                        attempts=attempt)
+                                return "dead_lettered"
+                            log.warning("handler failed on %s (attempt %d/%d): %s", topic, deterministic,
+                                        s.consumer_max_attempts, exc)
+                        else:
+                            self._stalled(topic, partition, exc, attempt)
+                        await asyncio.sleep(backoff(attempt, first=s.consumer_retry_backoff_s,
+                                                    cap=s.consumer_retry_max_backoff_s))
+            finally:
+                self._resumed(topic, partition, attempt)
 
     async def _apply(self, topic: str, envelope: Envelope, event: Any) -> str:
         p = self.tables.processed
@@ -189,6 +246,28 @@ class EventConsumer:
                 log.warning("after-commit hook failed", exc_info=True)
         return "processed"
 
+    def _stalled(self, topic: str, partition: int, exc: BaseException, attempt: int) -> None:
+        what = dependency_of(exc)
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        stall = self.stalls.get((topic, partition))
+        if stall is None:
+            stall = self.stalls[(topic, partition)] = Stall(topic, partition, what, error, time.monotonic())
+            self.metrics.consumer_stalled.labels(self.service, topic, str(partition)).set(1)
+            # A handler error we cannot name gets its traceback once; a known outage only a line.
+            log.warning("paused %s[%s]: waiting for %s (%s); retrying until it recovers", topic, partition,
+                        what, error, exc_info=what == "handler")
+        elif attempt % 10 == 0:
+            log.warning("%s[%s] still waiting for %s after %d attempts (%.0f s): %s", topic, partition, what,
+                        attempt, time.monotonic() - stall.since, error)
+        stall.dependency, stall.error, stall.attempts = what, error, attempt
+
+    def _resumed(self, topic: str, partition: int, attempts: int) -> None:
+        stall = self.stalls.pop((topic, partition), None)
+        if stall is not None:
+            self.metrics.consumer_stalled.labels(self.service, topic, str(partition)).set(0)
+            log.info("resumed %s[%s] after %d attempts (%.1f s waiting for %s)", topic, partition, attempts,
+                     time.monotonic() - stall.since, stall.dependency)
+
     async def _dead_letter(self, topic: str, raw: bytes, key: bytes | None, headers: dict[str, Any] | None,
                            partition: int, offset: int, exc: BaseException, *, attempts: int) -> None:
         error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -198,16 +277,18 @@ class EventConsumer:
             "x-original-offset": str(offset), "x-attempts": str(attempts), "x-service": self.service,
             "x-failed-at": datetime.now(UTC).isoformat(),
         })
-        started = time.monotonic()
+        attempt = 0
         while True:
             try:
                 await self.broker.publish(raw, dlq(topic), key=key, headers=dlq_headers)
                 break
-            except Exception:
-                # Without the DLQ copy the message must not be acknowledged; wait rather than spin.
-                if time.monotonic() - started > 30:
-                    raise
-                await asyncio.sleep(1.0)
+            except Exception as exc:  # noqa: BLE001 - logged by _stalled; the loop waits for the broker
+                # Without the DLQ copy the message must not be acknowledged: wait for the broker.
+                attempt += 1
+                self._stalled(topic, partition, exc, attempt)
+                await asyncio.sleep(backoff(attempt, first=1.0, cap=self.settings.consumer_retry_max_backoff_s))
+        if attempt:
+            self._resumed(topic, partition, attempt)
         self.metrics.dlq_messages.labels(self.service, topic).inc()
         log.error("sent message from %s[%s]@%s to %s: %s", topic, partition, offset, dlq(topic), error)
 

@@ -57,9 +57,13 @@ def platform_tables(metadata: MetaData) -> PlatformTables:
 class Database:
     """The engine and session factory of one service's database."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
-        self.engine: AsyncEngine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size,
-                                                       pool_pre_ping=True)
+    def __init__(self, url: str, *, pool_size: int = 10, connect_timeout: float = 10.0,
+                 command_timeout: float | None = 60.0) -> None:
+        # Time bounds matter when the server stalls (not down, just silent): without them a call waits for
+        # ever instead of failing and being retried.
+        self.engine: AsyncEngine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=30,
+            connect_args={"timeout": connect_timeout, "command_timeout": command_timeout})
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager

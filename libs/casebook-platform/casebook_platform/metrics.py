@@ -25,6 +25,13 @@ class Metrics:
                                         ["service", "topic"], registry=r)
         self.event_retries = Counter("casebook_event_retries_total", "Handler attempts that failed and were retried",
                                      ["service", "topic"], registry=r)
+        self.consumer_stalled = Gauge(
+            "casebook_consumer_stalled", "1 while a partition waits for a dependency (retried, never dead-lettered)",
+            ["service", "topic", "partition"], registry=r)
+        self.outbox_parked = Gauge("casebook_outbox_parked", "Outbox rows the broker refused for good (parked)",
+                                   ["service"], registry=r)
+        self.outbox_parked_total = Counter("casebook_outbox_rows_parked_total", "Outbox rows parked (since start)",
+                                           ["service", "topic", "reason"], registry=r)
         self.dlq_messages = Counter("casebook_dlq_messages_total", "Messages sent to a dead-letter topic",
                                     ["service", "topic"], registry=r)
 

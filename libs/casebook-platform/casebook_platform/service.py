@@ -81,7 +81,9 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.service_name, settings.log_level)
         metrics: Metrics = app.state.metrics
-        db = Database(settings.database_url, pool_size=settings.database_pool_size)
+        db = Database(settings.database_url, pool_size=settings.database_pool_size,
+                      connect_timeout=settings.database_connect_timeout_s,
+                      command_timeout=settings.database_command_timeout_s)
         await _retry("database migrations", lambda: upgrade(migrations, settings.database_url))
         storage = Storage(settings)
         if settings.mode == "embedded":
@@ -173,16 +175,12 @@ def _ops_router() -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Broker, object store and database are reachable")
+    @router.get("/readyz", summary="Can this replica serve? Each dependency's state is named in the body")
     async def readyz(request: Request) -> JSONResponse:
         rt: Runtime | None = getattr(request.app.state, "runtime", None)
         if rt is None:
             return JSONResponse({"status": "starting"}, status_code=503)
-        db_ok, s3_ok, kafka_ok = await asyncio.gather(rt.db.ping(), rt.storage.ping(), _kafka_ping(rt.broker))
-        checks = {"database": db_ok, "object_store": s3_ok, "broker": kafka_ok}
-        ok = all(checks.values())
-        return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks},
-                            status_code=200 if ok else 503)
+        return await readiness(rt)
 
     @router.get("/metrics", summary="Prometheus metrics")
     async def metrics(request: Request) -> Response:
@@ -194,6 +192,44 @@ def _ops_router() -> APIRouter:
         return Response(m.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return router
+
+
+async def readiness(rt: Runtime) -> JSONResponse:
+    """Ready means "can serve": only the dependencies in `readiness_requires` (the database by default) decide.
+
+    A broker outage does not take a replica out of rotation: events wait in the outbox and consumers
+    wait where they are; the body says so (`checks`, `outbox`, `consumer`), and so do the metrics.
+    """
+    async def bounded(check: Awaitable[bool]) -> bool:
+        try:
+            return await asyncio.wait_for(check, timeout=3.0)
+        except TimeoutError:
+            return False
+
+    db_ok, s3_ok, kafka_ok = await asyncio.gather(bounded(rt.db.ping()), bounded(rt.storage.ping()),
+                                                  bounded(_kafka_ping(rt.broker)))
+    checks = {"database": db_ok, "object_store": s3_ok, "broker": kafka_ok}
+    required = [r.strip() for r in rt.settings.readiness_requires.split(",") if r.strip() in checks]
+    ok = all(checks[r] for r in required)
+    body: dict[str, Any] = {
+        "status": ("ready" if all(checks.values()) else "degraded") if ok else "not_ready",
+        "checks": {k: "up" if v else "down" for k, v in checks.items()},
+        "required": required,
+    }
+    relay = rt.relay
+    outbox: dict[str, Any] = {"relay": "failing" if relay.failing_since is not None else "ok"}
+    if relay.failing_since is not None:
+        outbox["failing_for_s"] = round(time.monotonic() - relay.failing_since, 1)
+        outbox["last_error"] = relay.last_error
+    if db_ok:
+        with contextlib.suppress(Exception):
+            outbox["backlog"], outbox["parked"] = await asyncio.wait_for(
+                asyncio.gather(relay.backlog(), relay.parked()), timeout=3.0)
+    body["outbox"] = outbox
+    if rt.consumer is not None:
+        stalls = [st.describe() for st in list(rt.consumer.stalls.values())]
+        body["consumer"] = {"state": "waiting" if stalls else "running", "stalled_partitions": stalls}
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 async def _kafka_ping(broker: KafkaBroker) -> bool:

@@ -27,8 +27,11 @@ class CommonSettings(BaseSettings):
     consumer_group: str = Field("", description="Consumer group; default `casebook-<service>`.")
     consumer_commit_every: int = Field(50, description="Commit offsets after this many messages (or 1 s).")
     graceful_timeout_s: float = Field(25.0, description="On shutdown, how long in-flight messages may finish.")
-    consumer_max_attempts: int = Field(4, description="Attempts before a message goes to the DLQ.")
+    consumer_max_attempts: int = Field(
+        4, description="Attempts before a deterministic failure (a constraint or data error) goes to the DLQ; "
+                       "transient failures (a dependency down) are retried for as long as it takes.")
     consumer_retry_backoff_s: float = Field(0.25, description="First retry delay; doubles each attempt.")
+    consumer_retry_max_backoff_s: float = Field(15.0, description="Longest delay between two retries.")
 
     s3_endpoint: str = Field("127.0.0.1:8333", description="S3 endpoint host:port.")
     s3_access_key: str = Field("", description="S3 access key.")
@@ -42,15 +45,24 @@ class CommonSettings(BaseSettings):
     database_url: str = Field("postgresql+asyncpg://postgres@127.0.0.1:55432/casebook",
                               description="This service's own database.")
     database_pool_size: int = Field(10, description="Connection pool size.")
+    database_connect_timeout_s: float = Field(10.0, description="Time bound on opening a connection.")
+    database_command_timeout_s: float = Field(
+        60.0, description="Time bound on one statement (a stalled server fails the call, which is retried).")
 
     http_host: str = Field("127.0.0.1", description="Listen address.")
     http_port: int = Field(8080, description="Listen port.")
 
     auth_secret: str = Field("", description="HS256 secret (embedded mode).")
     auth_jwks_url: str = Field("", description="RS256 JWKS URL (production).")
-    auth_audience: str = Field("", description="Expected `aud`, if any.")
+    auth_audience: str = Field("", description="Expected `aud` (required in production).")
+    auth_issuer: str = Field("", description="Expected `iss` (required in production).")
+    auth_jwks_min_refetch_s: float = Field(
+        60.0, description="Least time between two JWKS fetches (an unknown `kid` cannot force more).")
 
     outbox_poll_interval_s: float = Field(0.05, description="Outbox relay idle poll interval.")
+    readiness_requires: str = Field(
+        "database", description="Comma-separated dependencies without which /readyz answers 503 "
+                                "(of database, object_store, broker); the others are reported only.")
     log_level: str = Field("INFO", description="Log level.")
 
     @model_validator(mode="after")
@@ -60,4 +72,7 @@ class CommonSettings(BaseSettings):
                 raise ValueError("production needs CASEBOOK_AUTH_JWKS_URL (or a real CASEBOOK_AUTH_SECRET)")
             if self.s3_secret_key.lower() in _PLACEHOLDERS:
                 raise ValueError("production needs a real CASEBOOK_S3_SECRET_KEY")
+            if self.auth_jwks_url and (not self.auth_issuer or not self.auth_audience):
+                raise ValueError("production needs CASEBOOK_AUTH_ISSUER and CASEBOOK_AUTH_AUDIENCE "
+                                 "(tokens of another issuer or audience must not be accepted)")
         return self

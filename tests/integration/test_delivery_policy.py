@@ -1,0 +1,175 @@
+"""The retry and dead-letter policy on the real broker and database: a dependency that is down is waited for
+(never dead-lettered), a broken message is dead-lettered at once, a failed batch rewinds every partition it
+touched, and an outbox row the broker refuses is parked without holding back the rows behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from sqlalchemy import func, select
+from test_delivery import Pair, effects, tables, wait_until
+
+from casebook_events import CaseDeleted, encode, make_envelope
+from casebook_platform.consumer import Delivery, PermanentError, rewind
+from casebook_platform.failures import classify
+from casebook_platform.outbox import LAST_ERROR, PARKED, enqueue
+
+pytestmark = [pytest.mark.integration]
+
+
+async def _closed_port() -> int:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = int(server.sockets[0].getsockname()[1])
+    server.close()
+    await server.wait_closed()
+    return port
+
+
+async def test_dependency_outage_is_waited_out_and_never_dead_lettered(stack: Any) -> None:
+    """The handler needs a TCP service that refuses connections for 4 s: the partition waits, says so, resumes."""
+    pair = await Pair(stack, "outage").start()
+    port = await _closed_port()
+    case = f"c-{uuid.uuid4().hex}"
+    calls = {"n": 0}
+
+    async def needs_dependency(d: Delivery) -> None:
+        if d.event.case_id == case:
+            calls["n"] += 1
+            _, writer = await asyncio.open_connection("127.0.0.1", port)  # refused until the server is up
+            writer.close()
+        await d.session.execute(effects.insert().values(event_id=d.envelope.event_id, case_id=d.event.case_id,
+                                                        n=int(d.event.deleted_by)))
+
+    pair.consumer.handlers["case.deleted"] = needs_dependency
+    server = None
+    try:
+        raw = encode(make_envelope(CaseDeleted(case_id=case, owner_id="u", deleted_by="1"), producer="t", key=case))
+        task = asyncio.create_task(pair.consumer.process("case.deleted", raw, partition=3, offset=7,
+                                                         key=case.encode()))
+        await asyncio.sleep(4)
+        assert not task.done(), "a transient failure must not end the delivery"
+        stall = pair.consumer.stalls[("case.deleted", 3)]
+        assert stall.dependency == "handler" or stall.dependency == "timeout" or "Connect" in stall.error
+        assert pair.metrics.consumer_stalled.labels("consumer", "case.deleted", "3")._value.get() == 1
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", port)
+        outcome = await asyncio.wait_for(task, timeout=30)
+        assert outcome == "processed"
+        assert calls["n"] >= 3
+        assert ("case.deleted", 3) not in pair.consumer.stalls
+        assert pair.metrics.consumer_stalled.labels("consumer", "case.deleted", "3")._value.get() == 0
+        assert pair.metrics.dlq_messages.labels("consumer", "case.deleted")._value.get() == 0
+        assert [r.n for r in await pair.effects_of({case})] == [1]
+    finally:
+        if server is not None:
+            server.close()
+        await pair.stop()
+
+
+async def test_handler_declared_permanent_is_dead_lettered_at_once(stack: Any) -> None:
+    pair = await Pair(stack, "perm").start()
+    calls = {"n": 0}
+
+    async def refuses(d: Delivery) -> None:
+        calls["n"] += 1
+        raise PermanentError("this case can never be handled")
+
+    pair.consumer.handlers["case.deleted"] = refuses
+    try:
+        case = f"c-{uuid.uuid4().hex}"
+        raw = encode(make_envelope(CaseDeleted(case_id=case, owner_id="u", deleted_by="1"), producer="t", key=case))
+        assert await pair.consumer.process("case.deleted", raw, key=case.encode()) == "dead_lettered"
+        assert calls["n"] == 1
+        assert pair.metrics.dlq_messages.labels("consumer", "case.deleted")._value.get() == 1
+    finally:
+        await pair.stop()
+
+
+def test_classification_of_common_failures() -> None:
+    from pydantic import ValidationError
+    from sqlalchemy import exc as sa
+
+    try:
+        CaseDeleted.model_validate({"case_id": 1})
+    except ValidationError as e:
+        validation = e
+    assert classify(validation) == "permanent"
+    assert classify(PermanentError("x")) == "permanent"
+    assert classify(ConnectionRefusedError(111, "refused")) == "transient"
+    assert classify(ConnectionResetError()) == "transient"
+    assert classify(TimeoutError()) == "transient"
+    assert classify(sa.OperationalError("SELECT 1", {}, ConnectionRefusedError())) == "transient"
+    assert classify(sa.IntegrityError("INSERT", {}, Exception("duplicate key"))) == "deterministic"
+    assert classify(sa.DataError("SELECT 1/0", {}, Exception("division by zero"))) == "deterministic"
+    assert classify(RuntimeError("unknown")) == "transient"  # loud stall, nothing lost
+
+
+async def test_failed_batch_rewinds_every_partition_it_touched(stack: Any) -> None:
+    topic = f"rewind-{uuid.uuid4().hex[:8]}"
+    bootstrap = f"127.0.0.1:{stack.ports.kafka}"
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for i in range(40):
+            await producer.send_and_wait(topic, f"m{i}".encode(), partition=i % 4)
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"g-{uuid.uuid4().hex[:8]}",
+                                auto_offset_reset="earliest", enable_auto_commit=False, session_timeout_ms=4000)
+    await consumer.start()
+    try:
+        records: list[Any] = []
+        deadline = time.monotonic() + 60
+        while len({r.partition for r in records}) < 4 and time.monotonic() < deadline:
+            for recs in (await consumer.getmany(timeout_ms=1000, max_records=40)).values():
+                records.extend(recs)
+        touched = {r.partition for r in records}
+        assert len(touched) >= 2, "the batch should span several partitions"
+        sought = rewind(consumer, records)
+        for p in touched:
+            first = min(r.offset for r in records if r.partition == p)
+            assert sought[(topic, p)] == first
+            assert await consumer.position(TopicPartition(topic, p)) == first
+        again: list[Any] = []  # what comes next is the rewound batch again, on every partition
+        deadline = time.monotonic() + 60
+        while len(again) < len(records) and time.monotonic() < deadline:
+            for recs in (await consumer.getmany(timeout_ms=1000, max_records=100)).values():
+                again.extend(recs)
+        assert {(r.partition, r.offset) for r in records} <= {(r.partition, r.offset) for r in again}
+    finally:
+        await consumer.stop()
+
+
+async def test_oversized_outbox_row_is_parked_and_rows_behind_it_flow(stack: Any) -> None:
+    pair = await Pair(stack, "park").start()
+    try:
+        big_case = f"c-{uuid.uuid4().hex}"
+        big = make_envelope(CaseDeleted(case_id=big_case, owner_id="u", deleted_by="9" * (9 * 1024 * 1024)),
+                            producer="producer", key=big_case)  # above the producer's 8 MB request limit
+        async with pair.pdb.transaction() as s:
+            await enqueue(s, tables, big)
+        pair.relay.nudge()
+        small = [f"c-{uuid.uuid4().hex}" for _ in range(3)]
+        for i, c in enumerate(small):
+            await pair.write(c, i)
+
+        async def arrived() -> bool:
+            return len(await pair.effects_of(set(small))) == 3
+
+        await wait_until(arrived, 60, "the rows behind the oversized one")
+        t = tables.outbox
+        async with pair.pdb.sessions() as s:
+            row = (await s.execute(select(t.c.attempts, t.c.headers).where(t.c.event_id == big.event_id))).one()
+            remaining = (await s.execute(select(func.count()).select_from(t))).scalar_one()
+        assert row.attempts == 1
+        assert row.headers[PARKED] == "too_large"
+        assert "MessageSizeTooLarge" in row.headers[LAST_ERROR]
+        assert remaining == 1
+        assert await pair.relay.parked() == 1
+        assert pair.relay._metrics.outbox_parked_total.labels("producer", "case.deleted", "too_large")._value.get() == 1
+    finally:
+        await pair.stop()
