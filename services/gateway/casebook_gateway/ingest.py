@@ -22,6 +22,10 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from casebook_platform.errors import ApiError
 
 CHUNK = 1024 * 1024
+# Everything around the file is small and bounded: a part's headers, the parts, each non-file field.
+MAX_PART_HEADER_BYTES = 16 * 1024
+MAX_PARTS = 16
+MAX_FIELD_BYTES = 64 * 1024
 
 
 @dataclass
@@ -44,6 +48,9 @@ class _PartState:
     header: bytes = b""
     value: bytes = b""
     headers: dict[bytes, bytes] = field(default_factory=dict)
+    header_bytes: int = 0
+    parts: int = 0
+    field_bytes: int = 0
 
 
 @dataclass
@@ -73,10 +80,18 @@ async def spool_multipart(body: AsyncIterator[bytes], content_type: str, *, max_
     out = os.fdopen(fd, "wb")
     state = _PartState()
 
+    def bounded_header(n: int) -> None:
+        state.header_bytes += n
+        if state.header_bytes > MAX_PART_HEADER_BYTES:
+            raise ApiError(413, "request_too_large",
+                           f"multipart part headers are limited to {MAX_PART_HEADER_BYTES} bytes")
+
     def on_header_field(data: bytes, start: int, end: int) -> None:
+        bounded_header(end - start)
         state.header += data[start:end]
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
+        bounded_header(end - start)
         state.value += data[start:end]
 
     def on_header_end() -> None:
@@ -84,6 +99,9 @@ async def spool_multipart(body: AsyncIterator[bytes], content_type: str, *, max_
         state.header = state.value = b""
 
     def on_headers_finished() -> None:
+        state.parts += 1
+        if state.parts > MAX_PARTS:
+            raise ApiError(413, "request_too_large", f"a multipart body may have at most {MAX_PARTS} parts")
         _, disp = parse_options_header(state.headers.get(b"content-disposition", b""))
         is_file = disp.get(b"name") == b"file" and not state.seen_file
         state.in_file = is_file
@@ -97,10 +115,15 @@ async def spool_multipart(body: AsyncIterator[bytes], content_type: str, *, max_
             if state.size > max_bytes:
                 raise ApiError(413, "upload_too_large", f"uploads are limited to {max_bytes} bytes")
             out.write(data[start:end])
+        else:
+            state.field_bytes += end - start
+            if state.field_bytes > MAX_FIELD_BYTES:
+                raise ApiError(413, "request_too_large", f"multipart fields are limited to {MAX_FIELD_BYTES} bytes")
 
     def on_part_end() -> None:
         state.in_file = False
         state.headers = {}
+        state.header_bytes = state.field_bytes = 0
 
     callbacks: dict[str, Callable[..., None]] = {
         "on_header_field": on_header_field, "on_header_value": on_header_value, "on_header_end": on_header_end,

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from casebook_gateway.adapters.db import metadata, tables
 from casebook_gateway.handlers import build_handlers
+from casebook_gateway.limits import BodyLimits, gateway_rules
 from casebook_gateway.metrics import DomainMetrics
 from casebook_gateway.routes import cases, exports, images, me, playlists, proxy
 from casebook_gateway.settings import Settings
@@ -39,4 +40,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_start=[on_start], background=[images.sweep_interrupted_uploads],
     )
     app.state.domain = DomainMetrics(app.state.metrics)
+    # Outermost: bodies are bounded before routing, parsing and authentication.
+    app.add_middleware(BodyLimits, rules=gateway_rules(max_upload_bytes=settings.max_upload_bytes))
     return app
