@@ -1,4 +1,4 @@
-"""casebook-deid CLI: folder in, mirrored folder out, summary and exit codes."""
+"""casebook-deid CLI: folder in, outputs named from pseudonymised ids, a line per file, exit codes."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ SECRET_ENV = "CASEBOOK_TEST_DEID_SECRET"
 
 @pytest.fixture()
 def case_dir(tmp_path: Path) -> Path:
+    # Folder and file names carry the patient's name and an original UID, as exports often do.
     root = tmp_path / "case-42"
-    (root / "series1").mkdir(parents=True)
+    (root / "SMITHERS_JOHN").mkdir(parents=True)
     (root / "series2").mkdir()
-    shutil.copy(str(get_testdata_file("CT_small.dcm")), root / "series1" / "a.dcm")
+    ct = pydicom.dcmread(str(get_testdata_file("CT_small.dcm")))
+    shutil.copy(str(get_testdata_file("CT_small.dcm")), root / "SMITHERS_JOHN" / f"{ct.SOPInstanceUID}.dcm")
     shutil.copy(str(get_testdata_file("MR_small.dcm")), root / "series2" / "b.dcm")
     return root
 
@@ -31,20 +33,30 @@ def test_cli_mirrors_layout_and_reports(
     monkeypatch.setenv(SECRET_ENV, "cli-secret-0123456789abcdef")
     (case_dir / "notes.txt").write_text("not an image")
     out = tmp_path / "out"
-    code = main([str(case_dir), str(out), "--secret-env", SECRET_ENV, "--workers", workers, "--no-ocr"])
+    code = main([str(case_dir), str(out), "--secret-env", SECRET_ENV, "--workers", workers])
     printed = capsys.readouterr().out
     assert code == 3
     assert "ok: 2" in printed and "quarantined: 1" in printed
     assert "notes.txt: unsupported_media" in printed
-    a = pydicom.dcmread(out / "series1" / "a.dcm")
-    b = pydicom.dcmread(out / "series2" / "b.dcm")
+    assert printed.count("  ready ") == 2 and "kept " in printed and "removed " in printed
+    written = sorted(p for p in out.rglob("*") if p.is_file())
+    assert len(written) == 2
+    ct_uid = str(pydicom.dcmread(str(get_testdata_file("CT_small.dcm"))).SOPInstanceUID)
+    for p in written:
+        rel = str(p.relative_to(out))
+        assert "SMITHERS" not in rel and ct_uid not in rel and "series2" not in rel and "b.dcm" not in rel
+        ds = pydicom.dcmread(p)
+        assert rel == f"{ds.StudyInstanceUID}/{ds.SeriesInstanceUID}/{ds.SOPInstanceUID}.dcm"
+    a, b = (pydicom.dcmread(p) for p in written)
     assert a.PatientName == b.PatientName  # one case key for the folder
     assert not (out / "notes.txt").exists()
 
 
 def test_cli_all_ok_exit_zero(case_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SECRET_ENV, "cli-secret-0123456789abcdef")
-    assert main([str(case_dir), str(tmp_path / "o"), "--secret-env", SECRET_ENV, "--case-id", "c1", "--no-ocr"]) == 0
+    assert main([str(case_dir), str(tmp_path / "o"), "--secret-env", SECRET_ENV, "--case-id", "c1"]) == 0
+    # Without the text check nothing may leave.
+    assert main([str(case_dir), str(tmp_path / "p"), "--secret-env", SECRET_ENV, "--no-ocr"]) == 3
 
 
 def test_cli_usage_errors(case_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,8 +1,7 @@
 """Every readable file of pydicom's test corpus, seeded with identifiers everywhere, must come out clean.
 
-OCR is bypassed here (``needs_ocr`` patched to False) so the header path is exercised on every
-object, including ultrasound/secondary-capture files that would otherwise need OCR; OCR has its own
-tests in test_deid_burned_in.py.
+The header and pixel passes run on every object (``header_pass``: build, rewrite, write, verify);
+the burned-in text check has its own tests in test_deid_burned_in.py and test_deid_hard_cases.py.
 """
 
 from __future__ import annotations
@@ -13,12 +12,12 @@ import warnings
 from io import BytesIO
 
 import pydicom
-import pytest
 from pydicom.data import get_testdata_files
 from pydicom.dataset import Dataset
 
-from casebook_anonymiser.deid import CaseKey, deidentify_bytes
+from casebook_anonymiser.deid import CaseKey
 from casebook_anonymiser.deid import dicom as deid_dicom
+from casebook_anonymiser.deid.result import Quarantine
 
 SEED = {
     "PatientName": "Zebedee^Quillfeather",
@@ -150,8 +149,7 @@ def check_output(out: bytes, key: CaseKey) -> None:
             assert len(ds.PixelData) > 0
 
 
-def test_whole_pydicom_corpus_is_deidentified(key: CaseKey, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(deid_dicom, "needs_ocr", lambda ds: False)
+def test_whole_pydicom_corpus_is_deidentified(key: CaseKey) -> None:
     unreadable, unseeded, ready, quarantined = [], [], [], []
     for path in corpus_files():
         prepared = prepare(path)
@@ -161,19 +159,19 @@ def test_whole_pydicom_corpus_is_deidentified(key: CaseKey, monkeypatch: pytest.
         data, seeded = prepared
         if not seeded:
             unseeded.append(path)
-        result = deidentify_bytes(data, key=key, ocr=False)
         name = os.path.basename(path)
-        if result.status == "ready":
-            assert result.data is not None
-            check_output(result.data, key)
-            ready.append(name)
-            if seeded:
-                assert "Zebedee" in result.identifiers or "Zebedee Quillfeather" in result.identifiers
-        else:
-            assert set(result.reasons) <= ACCEPTABLE_QUARANTINE, (name, result.reasons)
-            # Every real image object (one we could seed) must be processed, not quarantined.
-            assert not seeded or name in KNOWN_BROKEN, (name, result.reasons)
-            quarantined.append((name, result.reasons))
+        try:
+            out, p = deid_dicom.header_pass(data, key)
+        except Quarantine as q:
+            reasons = [q.reason]
+            assert set(reasons) <= ACCEPTABLE_QUARANTINE, (name, reasons, q.detail)
+            assert not seeded or name in KNOWN_BROKEN, (name, reasons)
+            quarantined.append((name, reasons))
+            continue
+        check_output(out, key)
+        ready.append(name)
+        if seeded:
+            assert "Zebedee Quillfeather" in p.builder.secrets.text_ids
     print("quarantined:", quarantined)
     print(
         f"\ncorpus: {len(ready)} ready, {len(quarantined)} quarantined, "

@@ -239,6 +239,7 @@ class PrivateAllowEntry:
     group: int
     element: int  # low byte of the element number (block-relative)
     name: str
+    vr: str  # the VR the value must have (its declared VR is not trusted)
 
 
 @cache
@@ -252,6 +253,7 @@ def load_private_allowlist() -> dict[tuple[int, str, int], PrivateAllowEntry]:
             group=int(row["group"], 16),
             element=int(row["element"], 16) & 0xFF,
             name=row["name"],
+            vr=row["vr"],
         )
         out[(entry.group, entry.creator, entry.element)] = entry
     return out

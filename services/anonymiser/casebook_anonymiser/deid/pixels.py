@@ -1,0 +1,186 @@
+"""Pixel data is rewritten, never copied: only the image itself reaches the output.
+
+Native pixels are cut to exactly the frames the header describes (bytes past the last frame are
+dropped) and the bits above BitsStored are zeroed. Compressed frames are rebuilt losslessly by
+``codestream`` (metadata segments and trailing bytes removed); a frame that cannot be rebuilt is
+decoded and stored uncompressed (lossless), and RLE is always decoded because it carries no
+markers to rewrite. Anything else is quarantined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
+from pydicom.uid import (
+    HTJ2K,
+    JPEG2000,
+    UID,
+    ExplicitVRLittleEndian,
+    HTJ2KLossless,
+    HTJ2KLosslessRPCL,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+)
+
+from . import elements as el
+from .codestream import CodestreamError, rewrite_j2k, rewrite_jpeg
+from .reader import elements
+from .result import ENCAPSULATED_UNVERIFIABLE, INVALID_DICOM, Quarantine
+
+JPEG_SYNTAXES = frozenset({JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLossless, JPEGLosslessSV1, JPEGLSLossless,
+                           JPEGLSNearLossless})
+J2K_SYNTAXES = frozenset({JPEG2000, JPEG2000Lossless, HTJ2K, HTJ2KLossless, HTJ2KLosslessRPCL})
+MAX_FRAMES = 10_000
+
+
+@dataclass
+class Pixels:
+    element: el.Element
+    transfer_syntax: UID
+    decoded: bool  # True when compressed frames were stored uncompressed
+    photometric: str | None  # set when decoding changed the photometric interpretation
+    actions: list[str]
+
+
+def _int(ds: Dataset, keyword: str, default: int = 0) -> int:
+    try:
+        value = ds.get(keyword, default)
+        return int(value if value not in (None, "") else default)
+    except (TypeError, ValueError):
+        return default
+
+
+def expected_length(ds: Dataset) -> int:
+    rows, cols = _int(ds, "Rows"), _int(ds, "Columns")
+    bits, samples = _int(ds, "BitsAllocated"), _int(ds, "SamplesPerPixel", 1)
+    frames = max(1, _int(ds, "NumberOfFrames", 1))
+    n = (rows * cols * frames * samples * bits + 7) // 8
+    if str(ds.get("PhotometricInterpretation", "")).strip() in ("YBR_FULL_422", "YBR_PARTIAL_422"):
+        n = n * 2 // 3
+    return n
+
+
+def native_array(ds: Dataset, data: bytes, little: bool) -> np.ndarray:
+    """The stored values as a flat array of the stored word size (little endian)."""
+    bits = _int(ds, "BitsAllocated")
+    signed = _int(ds, "PixelRepresentation") == 1
+    dtype = np.dtype(f"{'i' if signed else 'u'}{bits // 8}").newbyteorder("<" if little else ">")
+    return np.frombuffer(data, dtype=dtype).astype(dtype.newbyteorder("<"))
+
+
+def rewrite_native(ds: Dataset, data: bytes, little: bool) -> tuple[bytes, list[str]]:
+    actions: list[str] = []
+    need = expected_length(ds)
+    if len(data) < need:
+        raise Quarantine(INVALID_DICOM, "pixel data shorter than its description")
+    if len(data) > need + 1:
+        actions.append("trailing_pixel_bytes_removed")
+    data = data[:need]
+    bits, stored, high = _int(ds, "BitsAllocated"), _int(ds, "BitsStored"), _int(ds, "HighBit")
+    if bits in (8, 16, 32) and (not little or (0 < stored < bits)):
+        arr = native_array(ds, data, little)
+        if 0 < stored < bits:
+            low = max(0, high + 1 - stored)
+            mask = ((1 << stored) - 1) << low
+            unsigned = arr.view(arr.dtype.str.replace("i", "u"))
+            if np.any(unsigned & ~np.array(mask, dtype=unsigned.dtype)):
+                actions.append("unused_bits_zeroed")
+            if _int(ds, "PixelRepresentation") == 1 and low == 0:
+                # Signed values: keep the sign by extending it from the high bit (what readers do).
+                shift = bits - stored
+                arr = ((arr.astype(arr.dtype) << shift) >> shift).astype(arr.dtype)
+            else:
+                arr = (unsigned & np.array(mask, dtype=unsigned.dtype)).view(arr.dtype)
+        data = arr.tobytes()
+    elif bits not in (1, 8, 16, 32, 64):
+        raise Quarantine(INVALID_DICOM, f"BitsAllocated {bits} not supported")
+    if len(data) % 2:
+        data += b"\x00"
+    return data, actions
+
+
+def rewrite_encapsulated(ds: Dataset, value: bytes, ts: UID) -> Pixels | None:
+    """Rebuilt fragments, or None when the frames must be decoded instead."""
+    frames_n = max(1, _int(ds, "NumberOfFrames", 1))
+    if frames_n > MAX_FRAMES:
+        raise Quarantine(ENCAPSULATED_UNVERIFIABLE, "too many frames")
+    if ts in JPEG_SYNTAXES:
+        rewrite = rewrite_jpeg
+    elif ts in J2K_SYNTAXES:
+        rewrite = rewrite_j2k
+    else:
+        return None
+    try:
+        frames = list(generate_frames(value, number_of_frames=frames_n))
+    except Exception:  # noqa: BLE001 - any framing problem: decode instead
+        return None
+    if len(frames) != frames_n:
+        return None
+    rebuilt = []
+    try:
+        for f in frames:
+            r = rewrite(f)
+            rebuilt.append(r + b"\x00" if len(r) % 2 else r)
+    except CodestreamError:
+        return None
+    offsets, pos = [], 0
+    for r in rebuilt:
+        offsets.append(pos)
+        pos += 8 + len(r)
+    removed = sum(len(f) for f in frames) - sum(len(r) for r in rebuilt)
+    actions = ["frames_rebuilt"] + (["metadata_segments_removed"] if removed > len(frames) else [])
+    element = el.Element("OB", fragments=rebuilt, offsets=offsets if frames_n > 1 else [])
+    return Pixels(element, ts, False, None, actions)
+
+
+def decoded_native(ds: Dataset) -> tuple[np.ndarray, str]:
+    """All frames decoded (lossless from the stored data) and the photometric interpretation after decoding."""
+    try:
+        arr = ds.pixel_array
+    except Exception as exc:
+        raise Quarantine(ENCAPSULATED_UNVERIFIABLE, f"cannot decode: {exc}") from exc
+    pi = str(ds.get("PhotometricInterpretation", "")).strip()
+    samples = _int(ds, "SamplesPerPixel", 1)
+    if samples == 3 and pi.startswith("YBR"):
+        pi = "RGB"  # pydicom converts YCbCr to RGB when it decodes
+    return arr, pi
+
+
+def native_element(arr: np.ndarray) -> el.Element:
+    data = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()
+    return el.binary("OB" if arr.dtype.itemsize == 1 else "OW", data)
+
+
+def rewrite(ds: Dataset, ts: UID, little: bool) -> Pixels | None:
+    """The output pixel element for the input dataset's PixelData (None when there is none)."""
+    raw = elements(ds).get(0x7FE00010)
+    for tag, vr in ((0x7FE00008, "OF"), (0x7FE00009, "OD")):
+        float_raw = elements(ds).get(tag)
+        if raw is None and float_raw is not None and isinstance(float_raw.value, bytes):
+            need = expected_length(ds)
+            data = float_raw.value
+            if len(data) < need:
+                raise Quarantine(INVALID_DICOM, "pixel data shorter than its description")
+            return Pixels(el.binary(vr, data[:need]), ExplicitVRLittleEndian, False, None, [])
+    if raw is None:
+        return None
+    value = raw.value
+    if not isinstance(value, bytes):
+        raise Quarantine(INVALID_DICOM, "unreadable pixel data")
+    if not ts.is_encapsulated:
+        data, actions = rewrite_native(ds, value, little)
+        vr = "OB" if _int(ds, "BitsAllocated") <= 8 else "OW"
+        return Pixels(el.binary(vr, data), ExplicitVRLittleEndian, False, None, actions)
+    rebuilt = rewrite_encapsulated(ds, value, ts)
+    if rebuilt is not None:
+        return rebuilt
+    arr, pi = decoded_native(ds)
+    return Pixels(native_element(arr), ExplicitVRLittleEndian, True, pi, ["frames_decoded_lossless"])

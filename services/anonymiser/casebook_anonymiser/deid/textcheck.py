@@ -1,0 +1,188 @@
+"""Every image is checked for burned-in text as a viewer would display it.
+
+For each sampled frame the check renders the views a reader could see: the modality LUT, then
+each VOI window stored in the file (or a default window when there is none), palette colour
+tables applied, colour as colour, and a contrast-stretched view (histogram equalisation) that
+shows text a narrow window or a single hot pixel would hide. The text detector runs on every view
+and gates recognition: only views where it finds a region are read. Found text is redacted on
+every frame and the whole check runs again; text that remains quarantines the image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from io import BytesIO
+
+import numpy as np
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
+
+from . import ocr
+from .result import BURNED_IN_TEXT, ENCAPSULATED_UNVERIFIABLE, OCR_UNAVAILABLE, Quarantine
+
+MAX_FRAMES_CHECKED = 8  # frames sampled per object: first, last and evenly between
+MAX_WINDOWS = 3  # VOI windows taken from the file
+DET_MIN_SIDE = 256  # small images are enlarged for the detector; large ones are reduced to
+DET_MAX_SIDE = 1600
+MIN_TEXT_CHARS = 2
+
+
+@dataclass(frozen=True)
+class Region:
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+
+def sample_frames(n: int) -> list[int]:
+    if n <= MAX_FRAMES_CHECKED:
+        return list(range(n))
+    step = (n - 1) / (MAX_FRAMES_CHECKED - 1)
+    return sorted({round(i * step) for i in range(MAX_FRAMES_CHECKED)})
+
+
+def _to_u8(a: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    if hi <= lo:
+        return np.zeros(a.shape, np.uint8)
+    return ((a.astype(np.float32) - lo) * (255.0 / (hi - lo))).clip(0, 255).astype(np.uint8)
+
+
+def _equalised(a: np.ndarray) -> np.ndarray:
+    flat = a.astype(np.float32).ravel()
+    lo, hi = float(flat.min()), float(flat.max())
+    if hi <= lo:
+        return np.zeros(a.shape, np.uint8)
+    bins = 4096
+    hist, _ = np.histogram(flat, bins=bins, range=(lo, hi))
+    cdf = np.cumsum(hist).astype(np.float32)
+    cdf = (cdf - cdf[0]) / max(1.0, cdf[-1] - cdf[0]) * 255.0
+    idx = np.clip(((flat - lo) / (hi - lo) * (bins - 1)).astype(np.int32), 0, bins - 1)
+    out: np.ndarray = cdf[idx].reshape(a.shape).astype(np.uint8)
+    return out
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    return rgb[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def _many(value: object) -> bool:
+    return hasattr(value, "__iter__") and not isinstance(value, (str, bytes))
+
+
+def views(ds: Dataset, frame: np.ndarray) -> list[np.ndarray]:
+    """The uint8 images a reader could see of one frame."""
+    pi = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    out: list[np.ndarray] = []
+    if pi == "PALETTE COLOR":
+        rgb = apply_color_lut(frame, ds)
+        top = float(rgb.max()) or 1.0
+        colour = _to_u8(rgb, 0, 255 if top <= 255 else 65535)
+        out += [colour, _equalised(_luminance(colour))]
+        return out
+    if frame.ndim == 3:  # RGB (pydicom already converted YCbCr)
+        top = 255 if frame.dtype.itemsize == 1 else float((1 << int(ds.get("BitsStored", 8))) - 1)
+        colour = _to_u8(frame, 0, top)
+        out += [colour, _equalised(_luminance(colour))]
+        return out
+    values = apply_modality_lut(frame, ds).astype(np.float32)
+    invert = pi == "MONOCHROME1"
+    windows = []
+    if "VOILUTSequence" in ds:
+        for i in range(min(MAX_WINDOWS, len(ds.VOILUTSequence))):
+            windows.append(np.asarray(apply_voi_lut(frame, ds, index=i, prefer_lut=True), np.float32))
+    if "WindowCenter" in ds and "WindowWidth" in ds:
+        centres, widths = ds.WindowCenter, ds.WindowWidth
+        centres = list(centres) if _many(centres) else [centres]
+        widths = list(widths) if _many(widths) else [widths]
+        for c, w in list(zip(centres, widths, strict=False))[:MAX_WINDOWS]:
+            c, w = float(c), max(1.0, float(w))
+            out.append(_to_u8(values, c - w / 2, c + w / 2))
+    for v in windows:
+        out.append(_to_u8(v, float(v.min()), float(v.max())))
+    if not out:  # the default window a viewer opens with: 0.5th to 99.5th percentile
+        lo, hi = np.percentile(values, (0.5, 99.5))
+        out.append(_to_u8(values, float(lo), float(hi) if hi > lo else float(values.max())))
+    out.append(_equalised(values))
+    if invert:
+        out = [255 - v for v in out]
+    return out
+
+
+def _scale_for_detector(img: np.ndarray) -> tuple[np.ndarray, float]:
+    h, w = img.shape[:2]
+    scale = 1.0
+    if min(h, w) < DET_MIN_SIDE:
+        scale = DET_MIN_SIDE / min(h, w)
+    if max(h, w) * scale > DET_MAX_SIDE:
+        scale = DET_MAX_SIDE / max(h, w)
+    if scale == 1.0:
+        return img, 1.0
+    from PIL import Image
+
+    pil = Image.fromarray(img)
+    resized = pil.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
+    return np.asarray(resized), scale
+
+
+def find_regions(img: np.ndarray) -> list[Region]:
+    """Text regions in one view: the detector gates, recognition confirms."""
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    scaled, scale = _scale_for_detector(np.ascontiguousarray(img))
+    if not ocr.detect(scaled):
+        return []
+    h, w = img.shape[:2]
+    regions = []
+    for box in ocr.find_text(scaled):
+        if sum(ch.isalnum() for ch in box.text) < MIN_TEXT_CHARS:
+            continue
+        regions.append(Region(max(0, int(box.x0 / scale)), max(0, int(box.y0 / scale)),
+                              min(w, int(np.ceil(box.x1 / scale)) + 1), min(h, int(np.ceil(box.y1 / scale)) + 1)))
+    return regions
+
+
+def _frame(ds_bytes: bytes, index: int, frames: int) -> tuple[Dataset, np.ndarray]:
+    ds = dcmread(BytesIO(ds_bytes))
+    try:
+        arr = ds.pixel_array
+    except Exception as exc:
+        raise Quarantine(ENCAPSULATED_UNVERIFIABLE, f"cannot decode for the text check: {exc}") from exc
+    return ds, arr
+
+
+def check(output: bytes) -> tuple[Dataset, np.ndarray, list[Region], int]:
+    """Decode the written object and look for text on sampled frames as a viewer shows them.
+
+    Returns the decoded dataset, all frames, the regions found and how many views were checked.
+    """
+    try:
+        ocr.get_engine()
+    except ocr.OcrUnavailable as exc:
+        raise Quarantine(OCR_UNAVAILABLE, str(exc)) from exc
+    ds, arr = _frame(output, 0, 1)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    stack = arr if frames > 1 else arr[None, ...]
+    regions: list[Region] = []
+    n_views = 0
+    for i in sample_frames(stack.shape[0]):
+        for view in views(ds, stack[i]):
+            n_views += 1
+            regions += find_regions(view)
+    return ds, stack, regions, n_views
+
+
+def redact(stack: np.ndarray, regions: list[Region]) -> np.ndarray:
+    """The union of all regions blacked out on every frame (cine loops repeat overlays)."""
+    out = stack.copy()
+    for r in regions:
+        out[:, r.y0 : r.y1, r.x0 : r.x1, ...] = 0
+    return out
+
+
+def recheck(ds: Dataset, stack: np.ndarray) -> None:
+    for i in sample_frames(stack.shape[0]):
+        for view in views(ds, stack[i]):
+            if find_regions(view):
+                raise Quarantine(BURNED_IN_TEXT, "text remains after redaction")

@@ -1,0 +1,296 @@
+"""The verification pass: no identifying input value may be found in the output, in any spelling.
+
+Input values are collected as Unicode (decoded with the declared character set). Output text is
+searched after the same normalisation (case-folded, accents removed, common transliterations),
+and the output bytes are searched for every value encoded in every character set the standard
+allows. Dates are looked for in all common written forms. Separately, the encoded output is
+walked header by header: it must frame exactly and hold only allow-listed elements.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import re
+import struct
+import unicodedata
+from collections.abc import Iterable
+from datetime import date
+
+from pydicom.charset import python_encoding
+
+from .elements import ITEM, ITEM_END, LONG_LENGTH_VRS, SEQUENCE_END, UNDEFINED
+from .result import IDENTIFIER_SURVIVED, STRUCTURE_CHECK_FAILED, Quarantine
+from .vocab import token_ok
+
+# Every codec behind a DICOM Specific Character Set term (PS3.3 C.12.1.1.2), plus UTF-16 that
+# vendors' private text sometimes uses.
+CODECS: tuple[str, ...] = tuple(dict.fromkeys([*python_encoding.values(), "utf_16_le", "utf_16_be", "cp1252"]))
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_TRANSLIT = str.maketrans({"ß": "ss", "æ": "ae", "ø": "o", "œ": "oe", "đ": "d", "ł": "l", "þ": "th", "ı": "i"})
+_GERMAN = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})
+_CYRILLIC = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+                     ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "i", "k", "l", "m", "n", "o", "p", "r", "s",
+                      "t", "u", "f", "kh", "ts", "ch", "sh", "shch", "", "y", "", "e", "iu", "ia"], strict=True))
+_CYRILLIC_ALT = {**_CYRILLIC, "й": "y", "х": "h", "ю": "yu", "я": "ya", "ц": "c"}
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+_MONTH_NAMES = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
+                "october", "november", "december"]
+_DATE_IN_TEXT = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)")
+
+
+def _is_cjk(ch: str) -> bool:
+    name = unicodedata.name(ch, "")
+    return name.startswith(("CJK", "HIRAGANA", "KATAKANA", "HANGUL"))
+
+
+def normalise(s: str) -> list[str]:
+    """Spellings of ``s`` to search for: case-folded, accents removed, transliterated."""
+    folded = unicodedata.normalize("NFKC", s).casefold()
+    out = {folded}
+    german = folded.translate(_GERMAN)
+    for v in (folded, german):
+        stripped = "".join(c for c in unicodedata.normalize("NFKD", v) if not unicodedata.combining(c))
+        out.add(stripped.translate(_TRANSLIT))
+    if any("\u0400" <= c <= "\u04ff" for c in folded):
+        for table in (_CYRILLIC, _CYRILLIC_ALT):
+            out.add("".join(table.get(c, c) for c in folded))
+    return [v for v in out if v.strip()]
+
+
+def date_forms(y: int, m: int, d: int) -> list[str]:
+    """Common written forms of one calendar date."""
+    mon, month = _MONTHS[m - 1], _MONTH_NAMES[m - 1]
+    yy = f"{y % 100:02d}"
+    forms = [f"{y:04d}{m:02d}{d:02d}"]
+    for sep in ("-", ".", "/", " "):
+        forms += [f"{y:04d}{sep}{m:02d}{sep}{d:02d}", f"{d:02d}{sep}{m:02d}{sep}{y:04d}",
+                  f"{m:02d}{sep}{d:02d}{sep}{y:04d}", f"{d}{sep}{m}{sep}{y}", f"{m}{sep}{d}{sep}{y}",
+                  f"{d:02d}{sep}{m:02d}{sep}{yy}", f"{m:02d}{sep}{d:02d}{sep}{yy}"]
+        forms += [f"{d:02d}{sep}{mon}{sep}{y:04d}", f"{d}{sep}{mon}{sep}{y:04d}", f"{d:02d}{sep}{month}{sep}{y:04d}"]
+    forms += [f"{d:02d}{mon}{y:04d}", f"{mon} {d}, {y}", f"{month} {d}, {y}", f"{d} {month} {y}",
+              f"{mon} {d:02d} {y}", f"{month} {d} {y}"]
+    return forms
+
+
+def dates_in(value: str) -> list[tuple[int, int, int]]:
+    """Calendar dates in a DA/DT value or in free text written as YYYYMMDD."""
+    out = []
+    for m in _DATE_IN_TEXT.finditer(value.replace(".", "").replace("-", "") if len(value) <= 10 else value):
+        with contextlib.suppress(ValueError):
+            dt = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            out.append((dt.year, dt.month, dt.day))
+    return out
+
+
+class Secrets:
+    """Identifying values seen in the input, kept only in memory for the verification pass."""
+
+    def __init__(self) -> None:
+        self.phrases: set[str] = set()  # whole values (names, IDs, addresses), normalised
+        self.tokens: set[str] = set()  # single words of removed text, normalised
+        self.cjk: set[str] = set()  # CJK name parts of one or two characters
+        self.dates: set[str] = set()  # written forms of input dates
+        self.exact: set[bytes] = set()  # byte strings that must not appear at all (original UIDs)
+        self.raw: set[str] = set()  # original spellings, encoded in every charset for the byte search
+        self.text_ids: set[str] = set()  # handed back for the case-text scan
+
+    def name(self, value: str) -> None:
+        """A person name (PN): the whole name, each component and, for CJK, parts of 1-2 characters."""
+        whole = " ".join(p for p in re.split(r"[\^=]", value) if p.strip()).strip()
+        if not whole:
+            return
+        self.text_ids.add(whole)
+        self.strict(whole)
+        for part in re.split(r"[\^= ,]", value):
+            part = part.strip()
+            if not part:
+                continue
+            if any(_is_cjk(c) for c in part):
+                chars = [c for c in part if _is_cjk(c)]
+                self.cjk.update(chars)
+                self.cjk.update(a + b for a, b in itertools.pairwise(chars))
+                self.raw.add(part)
+            elif len(part) >= 2 and not token_ok(part):
+                # A name part that is also an imaging word ("Head") may stay as that word.
+                for v in normalise(part):
+                    self.tokens.add(v)
+                self.raw.add(part)
+
+    def strict(self, value: str) -> None:
+        """An identifier (ID, address, institution): the whole value and its words."""
+        v = value.strip(" \x00")
+        if len(v) < 2 or all(token_ok(w) for w in v.split()):
+            return
+        self.raw.add(v)
+        for n in normalise(v):
+            self.phrases.add(n)
+        self.words(v, min_len=3, digits=True)
+        self.dates_from(v)
+
+    def words(self, value: str, *, min_len: int = 4, digits: bool = False) -> None:
+        """Removed free text: each word that is not an imaging term counts as identifying."""
+        for n in normalise(value):
+            for w in _WORD.findall(n):
+                if any(_is_cjk(c) for c in w):
+                    self.cjk.update(c for c in w if _is_cjk(c))
+                elif (len(w) >= min_len and not w.isdigit() and not token_ok(w)) or (
+                    digits and w.isdigit() and len(w) >= 5
+                ):
+                    self.tokens.add(w)
+        self.dates_from(value)
+
+    def date(self, value: str) -> None:
+        self.dates_from(value)
+        v = value.strip(" \x00")
+        if len(v) >= 6:
+            self.exact.add(v.encode("ascii", "ignore"))
+
+    def dates_from(self, value: str) -> None:
+        for y, m, d in dates_in(value):
+            self.dates.update(f.casefold() for f in date_forms(y, m, d))
+
+    def uid(self, value: str) -> None:
+        v = value.strip(" \x00")
+        if len(v) >= 6:
+            self.exact.add(v.encode("ascii", "ignore"))
+
+    def found_in(self, text_values: Iterable[str], data: bytes, bulk: Iterable[bytes] = ()) -> list[str]:
+        """What of the input survives in the output (kinds only, never the values)."""
+        hay = " ".join(n for t in text_values for n in normalise(t)) if text_values else ""
+        hay_tokens = set(_WORD.findall(hay))
+        found: list[str] = []
+        if any(t in hay_tokens for t in self.tokens if not token_ok(t)):
+            found.append("word")
+            self.last_found = sorted(t for t in self.tokens if t in hay_tokens and not token_ok(t))
+        if any(_bounded(hay, p) for p in self.phrases if len(p) >= 3):
+            found.append("value")
+        if any(c in hay for c in self.cjk):
+            found.append("cjk")
+        if any(_bounded(hay, d) for d in self.dates):
+            found.append("date")
+        lowered = data.lower()
+        if any(e.lower() in lowered for e in self.exact):
+            found.append("exact")
+        needles = self._encoded(min_len=5)
+        if any(n in lowered for n in needles):
+            found.append("encoded")
+        long_needles = [n for n in needles if len(n) >= 6]
+        for chunk in bulk:
+            low = chunk.lower()
+            if any(n in low for n in long_needles):
+                found.append("in_pixel_data")
+                break
+        return found
+
+    def _encoded(self, min_len: int) -> set[bytes]:
+        out: set[bytes] = set()
+        for s in self.raw:
+            for v in {s, s.lower(), s.upper()}:
+                for codec in CODECS:
+                    with contextlib.suppress(UnicodeError, LookupError):
+                        b = v.encode(codec)
+                        if len(b) >= min_len:
+                            out.add(b.lower())
+        return out
+
+
+def _bounded(hay: str, needle: str) -> bool:
+    """``needle`` occurs in ``hay`` with no letter or digit directly on either side."""
+    start = hay.find(needle)
+    while start != -1:
+        end = start + len(needle)
+        before = hay[start - 1] if start else " "
+        after = hay[end] if end < len(hay) else " "
+        if not before.isalnum() and not after.isalnum():
+            return True
+        start = hay.find(needle, start + 1)
+    return False
+
+
+def check_secrets(secrets: Secrets, text_values: list[str], data: bytes, bulk: list[bytes]) -> None:
+    found = secrets.found_in(text_values, data, bulk)
+    if found:
+        raise Quarantine(IDENTIFIER_SURVIVED, "input value(s) found in output: " + ", ".join(found))
+
+
+class StructureScanner:
+    """Walks every element header of the encoded (Explicit VR Little Endian) dataset.
+
+    Lengths must chain exactly to the end, tags ascend within each dataset, and every tag at every
+    depth must be one the builder may write (``allowed``) — a second, independent check of the
+    allow-list on the bytes that actually leave.
+    """
+
+    def __init__(self, buf: bytes, allowed: frozenset[int]) -> None:
+        self.buf = buf
+        self.allowed = allowed
+
+    @staticmethod
+    def _fail(why: str) -> Quarantine:
+        return Quarantine(STRUCTURE_CHECK_FAILED, why)
+
+    def dataset(self, pos: int, limit: int, in_item: bool) -> int:
+        buf = self.buf
+        previous = -1
+        while pos < limit:
+            if pos + 8 > limit:
+                raise self._fail("partial element header")
+            group, element = struct.unpack_from("<HH", buf, pos)
+            tag = (group << 16) | element
+            if tag == ITEM_END:
+                if not in_item:
+                    raise self._fail("unexpected item delimiter")
+                return pos + 8
+            if tag <= previous:
+                raise self._fail("tags not ascending")
+            previous = tag
+            if tag not in self.allowed:
+                raise self._fail("element outside the allow-list in output")
+            vr = buf[pos + 4 : pos + 6].decode("ascii", "replace")
+            if vr in LONG_LENGTH_VRS:
+                (length,) = struct.unpack_from("<L", buf, pos + 8)
+                pos += 12
+            else:
+                (length,) = struct.unpack_from("<H", buf, pos + 6)
+                pos += 8
+            if length == UNDEFINED:
+                pos = self.items(pos, limit, parse=vr == "SQ")
+            else:
+                if pos + length > limit:
+                    raise self._fail("value runs past the end")
+                pos += length
+        if in_item:
+            raise self._fail("missing item delimiter")
+        return pos
+
+    def items(self, pos: int, limit: int, parse: bool) -> int:
+        buf = self.buf
+        while True:
+            if pos + 8 > limit:
+                raise self._fail("sequence runs past the end")
+            group, element, length = struct.unpack_from("<HHL", buf, pos)
+            tag = (group << 16) | element
+            pos += 8
+            if tag == SEQUENCE_END:
+                return pos
+            if tag != ITEM:
+                raise self._fail("expected an item")
+            if parse:
+                if length != UNDEFINED:
+                    raise self._fail("defined-length item")
+                pos = self.dataset(pos, limit, True)
+            else:
+                if length == UNDEFINED or pos + length > limit:
+                    raise self._fail("bad fragment")
+                pos += length
+
+
+def check_structure(body: bytes, start: int, allowed: frozenset[int]) -> None:
+    scanner = StructureScanner(body, allowed)
+    try:
+        end = scanner.dataset(start, len(body), False)
+    except struct.error as exc:
+        raise Quarantine(STRUCTURE_CHECK_FAILED, "malformed element header") from exc
+    if end != len(body):
+        raise Quarantine(STRUCTURE_CHECK_FAILED, "trailing bytes after dataset")
