@@ -9,7 +9,7 @@ EDITABLE := -e libs/casebook-events -e libs/casebook-platform $(foreach s,$(SERV
 USER ?= alice
 ROLES ?= contributor
 
-.PHONY: help install install-dev run infra token test test-fast lint fmt typecheck bench fuzz asyncapi event-schemas clean system-deps
+.PHONY: help install install-dev run infra token test test-fast test-service lint fmt typecheck bench fuzz asyncapi event-schemas clean system-deps
 
 help:
 	@echo "make run        install and start the whole platform (embedded: SeaweedFS + Tansu + PostgreSQL)"
@@ -54,6 +54,10 @@ test: install-dev
 
 test-fast: install-dev
 	$(PY) -m pytest -q -m "not slow and not e2e"
+
+# The service tier alone: each service's handlers on the in-memory broker (a few seconds, no processes).
+test-service: install-dev
+	$(PY) -m pytest -q tests/service
 
 lint: install-dev
 	$(VENV)/bin/ruff check libs services tests benchmarks deploy

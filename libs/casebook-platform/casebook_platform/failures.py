@@ -66,6 +66,8 @@ def dependency_of(exc: BaseException) -> str:
             return what
     if any(isinstance(e, TimeoutError) for e in _chain(exc)):
         return "timeout"
+    if any(isinstance(e, OSError) for e in _chain(exc)):
+        return "network"
     return "handler"
 
 

@@ -42,7 +42,6 @@ MEDIA_TYPES: dict[Media, str] = {
 }
 # Pillow's format names of the raster kinds (what `Image.save(format=...)` and `Image.format` use).
 PIL_FORMATS: dict[Media, str] = {Media.PNG: "PNG", Media.JPEG: "JPEG"}
-RASTERS = frozenset(PIL_FORMATS)
 
 
 def sniff(head: bytes) -> Media:

@@ -119,8 +119,11 @@ class OutboxRelay:
         return len(done)
 
     async def backlog(self) -> int:
+        """Rows waiting to be relayed (parked rows are counted apart, by `parked`)."""
+        t = self._tables.outbox
         async with self._sessions() as session:
-            return int((await session.execute(select(func.count()).select_from(self._tables.outbox))).scalar_one())
+            return int((await session.execute(
+                select(func.count()).select_from(t).where(~t.c.headers.has_key(PARKED)))).scalar_one())
 
     async def parked(self) -> int:
         t = self._tables.outbox

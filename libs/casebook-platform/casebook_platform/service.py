@@ -188,7 +188,7 @@ def _ops_router() -> APIRouter:
         m: Metrics = request.app.state.metrics
         if rt is not None:
             with contextlib.suppress(Exception):
-                m.outbox_backlog.labels(m.service).set(await rt.relay.backlog())
+                await rt.relay.refresh_gauges()
         return Response(m.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return router
