@@ -222,6 +222,10 @@ def validate_dicom(path: Path) -> list[str]:
         ds = pydicom.dcmread(path, defer_size=4096)
         if "SOPClassUID" not in ds:
             raise ApiError(422, "invalid_dicom", "the file has no SOP Class UID")
+        deflated = ds.file_meta.get("TransferSyntaxUID") == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
+        if deflated:
+            # Offsets of a deflated dataset count inflated bytes: bound the inflated size instead.
+            size = _inflated_size(path, ds)
         for elem in ds._dict.values():
             # A deferred value is only located, not read: one that runs past the end means truncation.
             if isinstance(elem, RawDataElement) and elem.length != 0xFFFFFFFF \
@@ -233,6 +237,33 @@ def validate_dicom(path: Path) -> list[str]:
     except Exception as exc:  # any parse failure is invalid input
         raise ApiError(422, "invalid_dicom", f"not a valid DICOM file: {type(exc).__name__}") from exc
     return []
+
+
+DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
+MAX_INFLATION_RATIO = 200
+
+
+def _inflated_size(path: Path, ds: Any) -> int:
+    """Size of the dataset once inflated (plus its meta), refusing a stream that inflates past a bound."""
+    import zlib
+
+    start = int(ds.file_meta.get("FileMetaInformationGroupLength", 0) or 0) + 132 + 12
+    limit = max(1 << 20, path.stat().st_size * MAX_INFLATION_RATIO)
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    total = 0
+    with open(path, "rb") as f:
+        f.seek(start)
+        while chunk := f.read(1 << 16):
+            total += len(inflater.decompress(chunk, limit))
+            while inflater.unconsumed_tail:
+                total += len(inflater.decompress(inflater.unconsumed_tail, limit))
+                if total > limit:
+                    break
+            if total > limit:
+                raise ApiError(422, "invalid_dicom", "the deflated dataset inflates beyond the allowed ratio")
+    if not inflater.eof:
+        raise ApiError(422, "invalid_dicom", "the file is truncated")
+    return start + total
 
 
 def _walk(ds: Any, depth: int = 0) -> None:
