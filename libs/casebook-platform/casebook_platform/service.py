@@ -71,6 +71,7 @@ def create_service_app(
     handlers: HandlersFactory | None = None,
     routers: Sequence[APIRouter] = (),
     on_start: Sequence[Hook] = (),
+    on_stop: Sequence[Hook] = (),
     background: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = (),
     verify_tokens: bool = True,
     consumer_concurrency: int = 1,
@@ -111,6 +112,11 @@ def create_service_app(
         finally:
             # Graceful: stop consuming (in-flight work finishes and commits), then relay what is left.
             await broker.stop()
+            for hook in on_stop:
+                try:
+                    await hook(rt)
+                except Exception:  # one failing hook must not keep the others from running
+                    log.warning("shutdown hook failed", exc_info=True)
             relay.stop()
             for t in rt.tasks:
                 t.cancel()

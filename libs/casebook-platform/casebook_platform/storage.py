@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import timedelta
 from typing import BinaryIO
 
@@ -60,6 +61,33 @@ class Storage:
                 resp.release_conn()
 
         return await asyncio.to_thread(read)
+
+    async def get_file(self, bucket: str, key: str, path: str | os.PathLike[str], chunk: int = 8 * 1024 * 1024
+                       ) -> int:
+        """Stream an object to a local file (never whole in memory); returns its size.
+
+        Raises:
+            S3Error: e.g. `NoSuchKey`.
+        """
+        def run() -> int:
+            resp = self.client.get_object(bucket, key)
+            size = 0
+            try:
+                with open(path, "wb") as out:
+                    for part in resp.stream(chunk):
+                        out.write(part)
+                        size += len(part)
+            finally:
+                resp.close()
+                resp.release_conn()
+            return size
+
+        return await asyncio.to_thread(run)
+
+    async def put_file(self, bucket: str, key: str, path: str | os.PathLike[str], content_type: str) -> None:
+        """Upload a local file in parts (multipart above 8 MB)."""
+        await asyncio.to_thread(self.client.fput_object, bucket, key, str(path), content_type=content_type,
+                                part_size=8 * 1024 * 1024)
 
     async def exists(self, bucket: str, key: str) -> bool:
         try:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 import time
-from concurrent.futures import Executor
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
+from pathlib import Path
 
 from minio.error import S3Error
 from sqlalchemy.dialects.postgresql import insert
 
 from casebook_anonymiser import core
 from casebook_anonymiser.adapters.db import runs
-from casebook_anonymiser.deid import DeidResult, deidentify_bytes
+from casebook_anonymiser.deid import CaseKey
+from casebook_anonymiser.deid.result import PROCESSING_ERROR
 from casebook_anonymiser.metrics import DomainMetrics
 from casebook_anonymiser.settings import Settings
+from casebook_anonymiser.worker import PROCESSING_TIMEOUT, DeidPool, Outcome, TaskTimeout
 from casebook_events import CaseAnonymised, CaseQuarantined, CaseUploaded, Topic
 from casebook_platform.consumer import Delivery, Handler
 from casebook_platform.service import Runtime
@@ -23,38 +27,40 @@ from casebook_platform.service import Runtime
 log = logging.getLogger(__name__)
 
 
-def build_handlers(rt: Runtime, *, pool: Executor, domain: DomainMetrics) -> dict[str, Handler]:
+def build_handlers(rt: Runtime, *, pool: DeidPool, domain: DomainMetrics) -> dict[str, Handler]:
     settings: Settings = rt.settings  # type: ignore[assignment]
 
     async def uploaded(d: Delivery) -> None:
         e: CaseUploaded = d.event
-        try:
-            raw = await rt.storage.get_bytes(rt.storage.incoming, e.object_key)
-        except S3Error as exc:
-            if exc.code not in ("NoSuchKey", "NoSuchObject"):
-                raise
-            await _finish(d, e, None, ["source_missing"])  # the case was deleted before we got to it
-            return
-        key = core.case_key(settings.deid_secret, settings.deid_key_id, e.case_id)
-        started = time.perf_counter()
-        result: DeidResult = await asyncio.get_running_loop().run_in_executor(
-            pool, partial(deidentify_bytes, raw, key=key, ocr=settings.deid_ocr))
-        domain.seconds.observe(time.perf_counter() - started)
-        if result.status == "ready" and result.data is not None:
-            out_key = f"{e.case_id}/{e.image_id}"
-            await rt.storage.put_bytes(rt.storage.images, out_key, result.data, result.media_type)
-            await d.emit(CaseAnonymised(
-                case_id=e.case_id, image_id=e.image_id, study_id=e.study_id, object_key=out_key,
-                media_type=result.media_type, size=len(result.data), sha256=core.sha256(result.data),
-                identifier_digests=core.digests_of(e.case_id, result.identifiers),
-                **core.anonymised_fields(result.info)), key=e.case_id)
-            await _finish(d, e, result, [], out_key=out_key, size_out=len(result.data))
-            domain.deidentified.inc()
-        else:
-            await _finish(d, e, result, result.reasons or ["processing_error"])
+        with tempfile.TemporaryDirectory(prefix="deid-", dir=settings.tmp_dir or None) as tmp:
+            src, dst = Path(tmp) / "in", Path(tmp) / "out"
+            try:
+                await rt.storage.get_file(rt.storage.incoming, e.object_key, src)
+            except S3Error as exc:
+                if exc.code not in ("NoSuchKey", "NoSuchObject"):
+                    raise
+                await _finish(d, e, None, ["source_missing"])  # the case was deleted before we got to it
+                return
+            key = core.case_key(settings.deid_secret, settings.deid_key_id, e.case_id)
+            started = time.perf_counter()
+            result = await _deidentify(pool, src, dst, key, ocr=settings.deid_ocr,
+                                       crash_limit=settings.deid_crash_limit)
+            domain.seconds.observe(time.perf_counter() - started)
+            if result.status == "ready" and result.size is not None and result.sha256 is not None:
+                out_key = f"{e.case_id}/{e.image_id}"
+                await rt.storage.put_file(rt.storage.images, out_key, dst, result.media_type)
+                await d.emit(CaseAnonymised(
+                    case_id=e.case_id, image_id=e.image_id, study_id=e.study_id, object_key=out_key,
+                    media_type=result.media_type, size=result.size, sha256=result.sha256,
+                    identifier_digests=core.digests_of(e.case_id, result.identifiers),
+                    **core.anonymised_fields(result.info)), key=e.case_id)
+                await _finish(d, e, result, [], out_key=out_key, size_out=result.size)
+                domain.deidentified.inc()
+            else:
+                await _finish(d, e, result, result.reasons or ["processing_error"])
         d.after_commit.append(partial(_remove_raw, rt, e))
 
-    async def _finish(d: Delivery, e: CaseUploaded, result: DeidResult | None, reasons: list[str], *,
+    async def _finish(d: Delivery, e: CaseUploaded, result: Outcome | None, reasons: list[str], *,
                       out_key: str | None = None, size_out: int | None = None) -> None:
         if reasons:
             await d.emit(CaseQuarantined(case_id=e.case_id, image_id=e.image_id, study_id=e.study_id,
@@ -68,6 +74,22 @@ def build_handlers(rt: Runtime, *, pool: Executor, domain: DomainMetrics) -> dic
             key_id=settings.deid_key_id).on_conflict_do_nothing())
 
     return {Topic.CASE_UPLOADED: uploaded}
+
+
+async def _deidentify(pool: DeidPool, src: Path, dst: Path, key: CaseKey, *, ocr: bool, crash_limit: int) -> Outcome:
+    """Run the task; a task past its time limit, or one whose worker keeps dying, ends quarantined.
+
+    A dead worker may have been another task's (they share the pool), so a crash is retried a few times
+    before it is held against this upload.
+    """
+    for attempt in range(1, crash_limit + 1):
+        try:
+            return await pool.run(src, dst, key, ocr)
+        except TaskTimeout:
+            return Outcome("quarantined", [PROCESSING_TIMEOUT], "application/octet-stream")
+        except BrokenProcessPool:
+            log.warning("a de-identification worker died (attempt %d/%d)", attempt, crash_limit)
+    return Outcome("quarantined", [PROCESSING_ERROR], "application/octet-stream")
 
 
 async def _remove_raw(rt: Runtime, e: CaseUploaded) -> None:

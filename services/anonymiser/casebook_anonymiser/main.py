@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -13,6 +11,7 @@ from casebook_anonymiser.adapters.db import metadata, tables
 from casebook_anonymiser.handlers import build_handlers, sweep_forever
 from casebook_anonymiser.metrics import DomainMetrics
 from casebook_anonymiser.settings import Settings
+from casebook_anonymiser.worker import DeidPool
 from casebook_platform.consumer import Handler
 from casebook_platform.service import Runtime, create_service_app
 
@@ -25,9 +24,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def handlers(rt: Runtime) -> dict[str, Handler]:
         # Processes, not threads: de-identification and OCR are CPU-bound and must not stall heartbeats.
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        pool = DeidPool(workers, timeout_s=settings.deid_timeout_s)
         app.state.pool = pool
         return build_handlers(rt, pool=pool, domain=app.state.domain)
+
+    async def stop_pool(rt: Runtime) -> None:
+        # After consuming stopped: no worker may outlive the service (nor the resource tracker they hold).
+        pool: DeidPool | None = getattr(app.state, "pool", None)
+        if pool is not None:
+            pool.close()
 
     async def sweeper(rt: Runtime) -> None:
         await sweep_forever(rt, app.state.domain)
@@ -36,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings, title="Casebook anonymiser",
         description="De-identifies every upload (DICOM PS3.15 Annex E, PNG/JPEG) before it is stored for serving.",
         metadata=metadata, tables=tables, migrations=Path(__file__).parent / "migrations",
-        handlers=handlers, background=[sweeper], verify_tokens=False,
+        handlers=handlers, background=[sweeper], on_stop=[stop_pool], verify_tokens=False,
         # Images are independent: handle several at once (S3 and the broker wait, the pool computes).
         consumer_concurrency=max(4, workers * 2),
     )

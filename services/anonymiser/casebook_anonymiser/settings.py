@@ -15,6 +15,11 @@ class Settings(CommonSettings):
     deid_workers: int = Field(0, description="De-identification processes (0: one per core).")
     deid_ocr: bool = Field(True, description="OCR images that may carry burned-in text (off: they quarantine).")
     sweep_interval_s: float = Field(60.0, description="How often leftover raw uploads are looked for.")
+    deid_timeout_s: float = Field(
+        600.0, description="Time limit of one de-identification task (past it: quarantined `processing_timeout`).")
+    deid_crash_limit: int = Field(
+        3, description="Worker deaths while handling one upload before it is quarantined `processing_error`.")
+    tmp_dir: str = Field("", description="Where raw objects and results are spooled (default: system temp).")
 
     @model_validator(mode="after")
     def _need_secret(self) -> "Settings":

@@ -1,0 +1,120 @@
+"""De-identification off the event loop: a file in, a file out, in worker processes with a time limit each.
+
+Only paths and the small outcome cross the process boundary, never the object: a 2 GB upload is
+streamed to disk by the handler, read there by the worker, and its result written next to it.
+A task that outlives `timeout_s` is stopped by killing its pool (a process cannot be interrupted
+otherwise); tasks that shared that pool see `BrokenProcessPool` and are run again on the new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import multiprocessing
+import signal
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from casebook_anonymiser.deid import CaseKey, deidentify_file
+
+log = logging.getLogger(__name__)
+
+PROCESSING_TIMEOUT = "processing_timeout"  # stable reason code: the task exceeded its time limit
+
+
+class TaskTimeout(Exception):
+    """The de-identification task exceeded its time limit and was stopped."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a worker reports back: the decision and the facts, not the data (it is in the output file)."""
+
+    status: str
+    reasons: list[str]
+    media_type: str
+    info: dict[str, Any] = field(default_factory=dict)
+    identifiers: list[str] = field(default_factory=list)
+    size: int | None = None
+    sha256: str | None = None
+
+
+def deidentify_to_file(src: str, dst: str, key: CaseKey, ocr: bool) -> Outcome:
+    """Runs in a worker: de-identify `src`, write the result to `dst` when it is ready."""
+    result = deidentify_file(src, key=key, ocr=ocr)
+    if result.status == "ready" and result.data is not None:
+        data = result.data
+        Path(dst).write_bytes(data)
+        return Outcome("ready", [], result.media_type, result.info, result.identifiers, len(data),
+                       hashlib.sha256(data).hexdigest())
+    return Outcome("quarantined", result.reasons, result.media_type, result.info, [])
+
+
+def _worker_init() -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the service decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class DeidPool:
+    """A process pool that can stop a task that runs too long, and that is closed with the service."""
+
+    def __init__(self, workers: int, *, timeout_s: float) -> None:
+        self.workers = workers
+        self.timeout_s = timeout_s
+        self._closed = False
+        self._pool = self._new()
+
+    def _new(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_init)
+
+    async def run(self, src: Path, dst: Path, key: CaseKey, ocr: bool) -> Outcome:
+        """De-identify one file within the time limit (see `call` for the errors)."""
+        outcome: Outcome = await self.call(deidentify_to_file, str(src), str(dst), key, ocr)
+        return outcome
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run `fn(*args)` in a worker within the time limit.
+
+        Raises:
+            TaskTimeout: the task ran longer than `timeout_s` (its worker was stopped).
+            BrokenProcessPool: a worker died (this task's or another's); running it again may succeed.
+        """
+        if self._closed:
+            raise asyncio.CancelledError("the de-identification pool is closed")
+        pool = self._pool
+        future = asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+        try:
+            return await asyncio.wait_for(future, timeout=self.timeout_s)
+        except TimeoutError:
+            log.warning("de-identification exceeded %.0f s; stopping its worker", self.timeout_s)
+            self._replace(pool)
+            raise TaskTimeout(f"exceeded {self.timeout_s:.0f} s") from None
+        except BrokenProcessPool:
+            self._replace(pool)
+            raise
+
+    def _replace(self, pool: ProcessPoolExecutor) -> None:
+        if pool is self._pool and not self._closed:
+            self._pool = self._new()
+        _kill(pool)
+
+    def close(self) -> None:
+        """Stop every worker now (the service is stopping; unfinished messages are redelivered)."""
+        self._closed = True
+        _kill(self._pool)
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        if p.is_alive():
+            p.kill()
+    for p in processes:
+        p.join(timeout=5)

@@ -1,0 +1,62 @@
+"""The de-identification pool: a task past its time limit is stopped, a dead worker is replaced, and closing
+the pool leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures.process import BrokenProcessPool
+
+import pytest
+
+from casebook_anonymiser.worker import DeidPool, TaskTimeout
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is gone for our purposes
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+async def test_a_task_past_its_time_limit_is_stopped_and_the_pool_serves_on() -> None:
+    pool = DeidPool(1, timeout_s=1.0)
+    try:
+        assert await pool.call(os.getpid) > 0  # warm: the worker exists
+        first = list(pool._pool._processes)  # type: ignore[attr-defined]
+        started = time.monotonic()
+        with pytest.raises(TaskTimeout):
+            await pool.call(time.sleep, 60)
+        assert time.monotonic() - started < 10
+        for pid in first:
+            assert not _alive(pid), "the worker running the task was not stopped"
+        assert await pool.call(sum, [1, 2, 3]) == 6  # a fresh worker takes the next task
+    finally:
+        pool.close()
+
+
+async def test_a_dead_worker_breaks_only_until_the_pool_is_replaced() -> None:
+    pool = DeidPool(1, timeout_s=30.0)
+    try:
+        with pytest.raises(BrokenProcessPool):
+            await pool.call(os._exit, 3)
+        assert await pool.call(abs, -4) == 4
+    finally:
+        pool.close()
+
+
+async def test_closing_the_pool_leaves_no_worker_behind() -> None:
+    pool = DeidPool(2, timeout_s=30.0)
+    await pool.call(os.getpid)
+    pids = list(pool._pool._processes)  # type: ignore[attr-defined]
+    assert pids
+    pool.close()
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in pids)
