@@ -1,8 +1,12 @@
-"""The anonymiser's one handler: raw upload in, de-identified object or quarantine out (fail closed)."""
+"""The anonymiser's one handler: raw upload in, de-identified object or quarantine out (fail closed).
+
+Whatever happens, nothing is left behind: the outcome (ready or quarantined with a reason) is recorded
+with its event, and the raw upload is deleted once that is durable (the sweeper finishes what a crash
+interrupted). A dependency that is down is waited for by the consumer, never turned into an outcome.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import tempfile
 import time
@@ -11,10 +15,9 @@ from functools import partial
 from pathlib import Path
 
 from minio.error import S3Error
-from sqlalchemy.dialects.postgresql import insert
 
 from casebook_anonymiser import core
-from casebook_anonymiser.adapters.db import runs
+from casebook_anonymiser.adapters import runs
 from casebook_anonymiser.deid import CaseKey
 from casebook_anonymiser.deid.result import PROCESSING_ERROR
 from casebook_anonymiser.metrics import DomainMetrics
@@ -68,10 +71,10 @@ def build_handlers(rt: Runtime, *, pool: DeidPool, domain: DomainMetrics) -> dic
             for r in reasons:
                 domain.quarantined.labels(r).inc()
         actions = list(result.info.get("actions", [])) if result else []
-        await d.session.execute(insert(runs).values(
-            image_id=e.image_id, case_id=e.case_id, status="quarantined" if reasons else "ready", reasons=reasons,
-            actions=actions, incoming_key=e.object_key, object_key=out_key, size_in=e.size, size_out=size_out,
-            key_id=settings.deid_key_id).on_conflict_do_nothing())
+        await runs.record(d.session, image_id=e.image_id, case_id=e.case_id,
+                          status="quarantined" if reasons else "ready", reasons=reasons, actions=actions,
+                          incoming_key=e.object_key, object_key=out_key, size_in=e.size, size_out=size_out,
+                          key_id=settings.deid_key_id)
 
     return {Topic.CASE_UPLOADED: uploaded}
 
@@ -95,28 +98,4 @@ async def _deidentify(pool: DeidPool, src: Path, dst: Path, key: CaseKey, *, ocr
 async def _remove_raw(rt: Runtime, e: CaseUploaded) -> None:
     """Raw uploads live only until their outcome is durable; the sweeper retries what fails here."""
     await rt.storage.delete(rt.storage.incoming, e.object_key)
-    async with rt.db.transaction() as s:
-        await s.execute(runs.update().where(runs.c.image_id == e.image_id).values(incoming_deleted=True))
-
-
-async def sweep_forever(rt: Runtime, domain: DomainMetrics) -> None:
-    """Remove raw uploads whose outcome was recorded but whose deletion did not happen (a crash between)."""
-    from sqlalchemy import select
-
-    interval = getattr(rt.settings, "sweep_interval_s", 60.0)
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            async with rt.db.sessions() as s:
-                rows = (await s.execute(select(runs.c.image_id, runs.c.incoming_key)
-                                        .where(~runs.c.incoming_deleted).limit(500))).all()
-            for r in rows:
-                await rt.storage.delete(rt.storage.incoming, r.incoming_key)
-                async with rt.db.transaction() as s:
-                    await s.execute(runs.update().where(runs.c.image_id == r.image_id)
-                                    .values(incoming_deleted=True))
-                domain.swept.inc()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.warning("sweep failed", exc_info=True)
+    await runs.mark_raw_deleted(rt.db, e.image_id)

@@ -8,9 +8,10 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from casebook_anonymiser.adapters.db import metadata, tables
-from casebook_anonymiser.handlers import build_handlers, sweep_forever
+from casebook_anonymiser.handlers import build_handlers
 from casebook_anonymiser.metrics import DomainMetrics
 from casebook_anonymiser.settings import Settings
+from casebook_anonymiser.sweeper import sweep_forever
 from casebook_anonymiser.worker import DeidPool
 from casebook_platform.consumer import Handler
 from casebook_platform.service import Runtime, create_service_app
