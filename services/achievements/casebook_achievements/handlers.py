@@ -2,69 +2,71 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from collections.abc import Callable
+
+from prometheus_client import Counter
 
 from casebook_achievements import core
-from casebook_achievements.adapters.db import awards, cases
+from casebook_achievements.adapters.collector import SqlCollector
+from casebook_achievements.ports import Collector, CollectorCase
 from casebook_events import AchievementAwarded, CaseApproved, CaseDeleted, CaseUpdated, Topic
 from casebook_platform.consumer import Delivery, Handler
 from casebook_platform.service import Runtime
 
+CollectorFor = Callable[[Delivery], Collector]
 
-async def _set_case(session: AsyncSession, case_id: str, owner: str, *, public: bool | None = None,
-                    deleted: bool = False, revision: int = 0) -> None:
-    """Upsert a case's state; an older revision never overrides a newer one, and a deletion is final."""
-    row = (await session.execute(select(cases).where(cases.c.case_id == case_id).with_for_update())).first()
-    if row is None:
-        await session.execute(insert(cases).values(case_id=case_id, owner_id=owner, public=bool(public),
-                                                   deleted=deleted, revision=revision))
+
+async def set_case(store: Collector, case_id: str, owner_id: str, *, public: bool | None = None,
+                   deleted: bool = False, revision: int = 0) -> None:
+    """Record a case's state; an older revision never overrides a newer one, and a deletion is final."""
+    known = await store.case(case_id)
+    if known is None:
+        await store.put_case(CollectorCase(case_id, owner_id, bool(public), deleted, revision))
         return
-    if row.deleted or (revision and revision < row.revision):
+    if known.deleted or (revision and revision < known.revision):
         return
-    values: dict[str, object] = {"deleted": deleted, "revision": max(revision, row.revision)}
-    if public is not None:
-        values["public"] = public
-    await session.execute(cases.update().where(cases.c.case_id == case_id).values(**values))
+    await store.put_case(CollectorCase(case_id, known.owner_id, known.public if public is None else public, deleted,
+                                       max(revision, known.revision)))
 
 
-async def collector_count(session: AsyncSession, user_id: str) -> int:
-    q = select(func.count()).select_from(cases).where(cases.c.owner_id == user_id, cases.c.public,
-                                                      ~cases.c.deleted)
-    return int((await session.execute(q)).scalar_one())
-
-
-async def _award(d: Delivery, user_id: str, awarded: object) -> None:
-    count = await collector_count(d.session, user_id)
-    row = (await d.session.execute(select(awards.c.awarded_level).where(awards.c.user_id == user_id)
-                                   .with_for_update())).first()
-    previous = row.awarded_level if row else 0
-    level = core.newly_reached(previous, count)
+async def award(d: Delivery, store: Collector, user_id: str, awarded: Counter) -> None:
+    """Announce the Collector level `user_id` has newly reached, if any."""
+    count = await store.count(user_id)
+    level = core.newly_reached(await store.awarded_level(user_id), count)
     if level is None:
         return
-    await d.session.execute(insert(awards).values(user_id=user_id, awarded_level=level).on_conflict_do_update(
-        index_elements=[awards.c.user_id], set_={"awarded_level": level}))
+    await store.save_award(user_id, level)
     await d.emit(AchievementAwarded(user_id=user_id, achievement="collector", level=level,
                                     tier=core.tier(level) or "bronze", count=count), key=user_id)
-    awarded.inc()  # type: ignore[attr-defined]
+
+    async def inc() -> None:  # after the commit, so a retried transaction does not count twice
+        awarded.inc()
+
+    d.after_commit.append(inc)
 
 
-def build_handlers(rt: Runtime) -> dict[str, Handler]:
-    awarded = rt.metrics.counter("casebook_achievements_awarded_total", "Achievement levels awarded")
+def handlers(*, collector: CollectorFor, awarded: Counter) -> dict[str, Handler]:
+    """The handler of each consumed topic; `collector` gives the store within a delivery's transaction."""
 
     async def approved(d: Delivery) -> None:
         e: CaseApproved = d.event
-        await _set_case(d.session, e.case_id, e.owner_id, public=True, revision=e.revision)
-        await _award(d, e.owner_id, awarded)
+        store = collector(d)
+        await set_case(store, e.case_id, e.owner_id, public=True, revision=e.revision)
+        await award(d, store, e.owner_id, awarded)
 
     async def updated(d: Delivery) -> None:
         e: CaseUpdated = d.event
         if not e.listed_public:
-            await _set_case(d.session, e.case_id, e.owner_id, public=False, revision=e.revision)
+            await set_case(collector(d), e.case_id, e.owner_id, public=False, revision=e.revision)
 
     async def deleted(d: Delivery) -> None:
         e: CaseDeleted = d.event
-        await _set_case(d.session, e.case_id, e.owner_id, public=False, deleted=True)
+        await set_case(collector(d), e.case_id, e.owner_id, public=False, deleted=True)
 
     return {Topic.CASE_APPROVED: approved, Topic.CASE_UPDATED: updated, Topic.CASE_DELETED: deleted}
+
+
+def build_handlers(rt: Runtime) -> dict[str, Handler]:
+    """The handlers on PostgreSQL, in each delivery's transaction (what the app factory wires)."""
+    awarded = rt.metrics.counter("casebook_achievements_awarded_total", "Achievement levels awarded")
+    return handlers(collector=lambda d: SqlCollector(d.session), awarded=awarded)

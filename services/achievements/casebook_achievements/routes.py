@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from casebook_achievements import core
-from casebook_achievements.handlers import collector_count
+from casebook_achievements.adapters.collector import collector_count
 
 router = APIRouter(prefix="/v1", tags=["achievements"])
 

@@ -90,3 +90,16 @@ async def save_pick(session: AsyncSession, month: str, case: Row[Any], editor_id
               "picked_by": editor_id, "picked_at": at}
     stmt = insert(months).values(month=month, **values)
     await session.execute(stmt.on_conflict_do_update(index_elements=[months.c.month], set_=values))
+
+
+class SqlCatalog:
+    """The `Catalog` port of the event handlers on PostgreSQL, within the caller's transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def record_approval(self, e: CaseApproved) -> None:
+        await record_approval(self.session, e)
+
+    async def delist(self, case_id: str, owner_id: str, *, revision: int = 0, deleted: bool = False) -> None:
+        await delist(self.session, case_id, owner_id, revision=revision, deleted=deleted)

@@ -1,0 +1,54 @@
+"""The featuring catalog in memory: the `Catalog` port for the service-test tier (no database)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from casebook_events import CaseApproved
+from casebook_platform.memory import MemoryStore
+
+
+class MemoryCatalog(MemoryStore):
+    """Approved cases and the featured list, with the same rules as `adapters.catalog` on PostgreSQL."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = {"cases": {}, "featured": {}}
+
+    @property
+    def cases(self) -> dict[str, dict[str, Any]]:
+        return self.state["cases"]  # type: ignore[no-any-return]
+
+    @property
+    def featured(self) -> dict[str, dict[str, Any]]:
+        return self.state["featured"]  # type: ignore[no-any-return]
+
+    async def record_approval(self, e: CaseApproved) -> None:
+        row = self.cases.get(e.case_id)
+        if row is not None and (row["deleted"] or e.revision < row["revision"]):
+            return
+        self.cases[e.case_id] = {"owner_id": e.owner_id, "title": e.title, "revision": e.revision,
+                                 "approved_at": e.approved_at, "listed": True, "deleted": False}
+        if e.case_id in self.featured:
+            self.featured[e.case_id]["title"] = e.title
+
+    async def delist(self, case_id: str, owner_id: str, *, revision: int = 0, deleted: bool = False) -> None:
+        row = self.cases.get(case_id)
+        if row is None:
+            self.cases[case_id] = {"owner_id": owner_id, "title": "", "revision": revision, "approved_at": None,
+                                   "listed": False, "deleted": deleted}
+            return
+        if row["deleted"] or (not deleted and revision < row["revision"]):
+            return
+        row.update(listed=False, deleted=deleted, revision=max(revision, row["revision"]))
+        self.featured.pop(case_id, None)
+
+    def add_featured(self, case_id: str, title: str, editor_id: str, at: datetime) -> None:
+        """What an editor's `POST /v1/featured` stores (the routes do it on PostgreSQL)."""
+        self.featured[case_id] = {"title": title, "featured_by": editor_id, "featured_at": at}
+
+    def listed(self) -> list[str]:
+        """Ids of the cases that show in the listings: approved, listed and not deleted."""
+        return sorted(i for i, r in self.cases.items()
+                      if r["listed"] and not r["deleted"] and r["approved_at"] is not None)

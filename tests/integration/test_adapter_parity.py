@@ -1,0 +1,157 @@
+"""The in-memory adapters of the service tier agree with the PostgreSQL ones, event for event.
+
+The same scenario (duplicates, redeliveries, out-of-order revisions, deletions) runs twice on the
+in-memory broker: once through `MemoryConsumer` and the in-memory adapters, once through the real
+`EventConsumer` with its transaction, processed-event record and outbox on PostgreSQL. The resulting
+state and the emitted events must be the same, so the fast tier tests what production runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from faststream.kafka import KafkaBroker, TestKafkaBroker
+from harness import fresh_database
+from prometheus_client import CollectorRegistry, Counter
+from pydantic import BaseModel
+from sqlalchemy import select
+
+import casebook_achievements
+import casebook_featuring
+from casebook_achievements.adapters import db as achievements_db
+from casebook_achievements.adapters.collector import SqlCollector
+from casebook_achievements.adapters.memory import MemoryCollector
+from casebook_achievements.handlers import handlers as achievements_handlers
+from casebook_events import CaseApproved, CaseDeleted, CaseUpdated, Envelope, decode, encode, make_envelope
+from casebook_events.topics import spec_for_model
+from casebook_featuring.adapters import db as featuring_db
+from casebook_featuring.adapters.catalog import SqlCatalog
+from casebook_featuring.adapters.memory import MemoryCatalog
+from casebook_featuring.handlers import handlers as featuring_handlers
+from casebook_platform.consumer import EventConsumer, Handler
+from casebook_platform.db import Database, PlatformTables
+from casebook_platform.memory import MemoryConsumer, MemoryStore
+from casebook_platform.metrics import Metrics
+from casebook_platform.migrations import upgrade
+from casebook_platform.settings import CommonSettings
+
+pytestmark = pytest.mark.integration
+
+T = datetime(2026, 11, 2, 10, 15, tzinfo=UTC)
+AGAIN = "again"  # in a scenario: deliver the previous envelope once more
+
+
+def approved(case_id: str, revision: int) -> CaseApproved:
+    return CaseApproved(case_id=case_id, owner_id="alice", editor_id="ed", revision=revision,
+                        title=f"{case_id} r{revision}", approved_at=T)
+
+
+def withdrawn(case_id: str, revision: int) -> CaseUpdated:
+    return CaseUpdated(case_id=case_id, owner_id="alice", revision=revision, status="unlisted",
+                       visibility="unlisted", listed_public=False)
+
+
+def deleted(case_id: str) -> CaseDeleted:
+    return CaseDeleted(case_id=case_id, owner_id="alice", deleted_by="alice")
+
+
+SCENARIO: list[BaseModel | str] = [
+    approved("c1", 1), AGAIN, approved("c2", 1), approved("c3", 2), approved("c3", 2),
+    withdrawn("c3", 3), approved("c3", 2), approved("c3", 4),
+    deleted("c4"), approved("c4", 1),
+    approved("c5", 1), withdrawn("c5", 1), deleted("c5"), approved("c5", 7), AGAIN,
+    approved("c6", 1), deleted("c6"), deleted("c6"), approved("c7", 1), approved("c8", 3), withdrawn("c8", 2),
+]
+
+
+async def _drive(broker: KafkaBroker) -> None:
+    last: Envelope | None = None
+    for step in SCENARIO:
+        if step == AGAIN:
+            assert last is not None
+            env = last
+        else:
+            assert isinstance(step, BaseModel)
+            spec = spec_for_model(type(step))
+            env = make_envelope(step, producer=spec.producers[0], key=str(getattr(step, spec.key)))
+        await broker.publish(encode(env), env.type, key=env.key.encode())
+        last = env
+
+
+async def _in_memory(service: str, handlers: dict[str, Handler], store: MemoryStore) -> list[Envelope]:
+    broker = KafkaBroker("in-memory:9092", logger=None)
+    consumer = MemoryConsumer(settings=CommonSettings(service_name=service), broker=broker, handlers=handlers,
+                              stores=[store])
+    consumer.subscribe()
+    async with TestKafkaBroker(broker):
+        await _drive(broker)
+    return consumer.published
+
+
+async def _on_postgres(stack: Any, service: str, migrations: Path, tables: PlatformTables,
+                       build: Callable[[], dict[str, Handler]]) -> tuple[Database, list[Envelope]]:
+    url = await asyncio.to_thread(fresh_database, stack, f"parity_{service}")
+    await upgrade(migrations, url)
+    db = Database(url)
+    broker = KafkaBroker("in-memory:9092", logger=None)
+    consumer = EventConsumer(settings=CommonSettings(service_name=service), broker=broker, db=db, tables=tables,
+                             metrics=Metrics(service), relay=None, handlers=build())
+    consumer.subscribe()
+    async with TestKafkaBroker(broker):
+        await _drive(broker)
+    async with db.sessions() as session:
+        rows = (await session.execute(select(tables.outbox.c.value).order_by(tables.outbox.c.id))).all()
+    return db, [decode(r.value) for r in rows]
+
+
+def _payloads(envs: list[Envelope]) -> list[tuple[str, dict[str, Any]]]:
+    return [(e.type, e.payload) for e in envs]
+
+
+def _counter() -> Counter:
+    return Counter("awarded", "levels awarded", registry=CollectorRegistry())
+
+
+async def test_achievements_in_memory_and_on_postgres_agree(stack: Any) -> None:
+    memory = MemoryCollector()
+    emitted_in_memory = await _in_memory(
+        "achievements", achievements_handlers(collector=lambda d: memory, awarded=_counter()), memory)
+    db, emitted_on_postgres = await _on_postgres(
+        stack, "achievements", Path(casebook_achievements.__file__).parent / "migrations", achievements_db.tables,
+        lambda: achievements_handlers(collector=lambda d: SqlCollector(d.session), awarded=_counter()))
+    try:
+        assert _payloads(emitted_in_memory) == _payloads(emitted_on_postgres)
+        assert [e.payload["level"] for e in emitted_in_memory] == [1, 2]  # 5 cases: thresholds 1 and 3
+        async with db.sessions() as session:
+            sql = SqlCollector(session)
+            for case_id in [f"c{n}" for n in range(1, 9)]:
+                assert await memory.case(case_id) == await sql.case(case_id), case_id
+            assert await memory.count("alice") == await sql.count("alice") == 5
+            assert await memory.awarded_level("alice") == await sql.awarded_level("alice") == 2
+    finally:
+        await db.dispose()
+
+
+async def test_featuring_in_memory_and_on_postgres_agree(stack: Any) -> None:
+    memory = MemoryCatalog()
+    emitted = await _in_memory("featuring", featuring_handlers(catalog=lambda d: memory), memory)
+    db, emitted_on_postgres = await _on_postgres(
+        stack, "featuring", Path(casebook_featuring.__file__).parent / "migrations", featuring_db.tables,
+        lambda: featuring_handlers(catalog=lambda d: SqlCatalog(d.session)))
+    try:
+        assert emitted == emitted_on_postgres == []
+        async with db.sessions() as session:
+            rows = {r.case_id: r for r in (await session.execute(select(featuring_db.cases))).all()}
+        assert set(rows) == set(memory.cases)
+        for case_id, r in rows.items():
+            m = memory.cases[case_id]
+            assert (r.listed, r.deleted, r.revision, r.title, r.approved_at) == (
+                m["listed"], m["deleted"], m["revision"], m["title"], m["approved_at"]), case_id
+        assert memory.listed() == ["c1", "c2", "c3", "c7", "c8"]
+    finally:
+        await db.dispose()
