@@ -100,7 +100,7 @@ def _compare(od: _Doc, old: Schema, nd: _Doc, new: Schema, path: str, problems: 
     """Append why `new` (at `path`) accepts less than `old`."""
     olds, news = _alternatives(od, old), _alternatives(nd, new)
     for o in olds:
-        if not any(_accepts(nd, n, od, o) for n in news):
+        if not any(_accepts(n, o) for n in news):
             problems.append(f"{_where(path)}: type narrowed, {_describe(o)} is no longer accepted")
     # Recurse into the alternative that still matches, so nested objects report their own fields.
     for o in olds:
@@ -126,7 +126,7 @@ def _values(node: Schema) -> set[Any] | None:
     return None
 
 
-def _accepts(nd: _Doc, n: Schema, od: _Doc, o: Schema) -> bool:
+def _accepts(n: Schema, o: Schema) -> bool:
     """Whether the new alternative `n` accepts every value of the old alternative `o` (shallowly)."""
     nt, ot = _types(n), _types(o)
     if nt and not (ot and all(t in nt or (t == "integer" and "number" in nt) for t in ot)):
