@@ -73,9 +73,11 @@ typecheck: install-dev
 bench: install-dev
 	$(PY) benchmarks/run_all.py
 
+# The DICOM ingest under atheris, then Schemathesis against the running platform for longer than `make test` does.
 fuzz: install-dev
 	mkdir -p .data/fuzz-corpus && $(PY) tests/fuzz/seed_corpus.py .data/fuzz-corpus
 	$(PY) tests/fuzz/fuzz_ingest.py .data/fuzz-corpus -max_total_time=$${FUZZ_SECONDS:-600} -max_len=262144 -timeout=30
+	CASEBOOK_FUZZ_SECONDS=$${FUZZ_SECONDS:-600} $(PY) -m pytest -q tests/contract/test_fuzz_openapi.py
 
 asyncapi: install
 	$(PY) -m casebook_platform.asyncapi docs/asyncapi

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +38,83 @@ _STATUS_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 4
                  422: "invalid_request", 429: "too_many_requests"}
 
 
+# Control characters (C0 and C1) in a path segment or a query parameter: never meaningful, and PostgreSQL
+# refuses NUL in text. The OpenAPI documents the same rule (`openapi.PARAM_PATTERN`).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(x) for x in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def validation_message(errors: list[dict[str, Any]]) -> str:
+    """`field: problem; field: problem` for the first ten problems of a refused request."""
+    parts = []
+    for e in errors[:10]:
+        msg = str(e.get("msg", "invalid"))
+        if e.get("type") == "json_invalid":
+            parts.append(f"body: not valid JSON ({e.get('ctx', {}).get('error', msg)})")
+        else:
+            parts.append(f"{_field(tuple(e.get('loc', ())))}: {msg}")
+    return "; ".join(parts) or "invalid request"
+
+
+def allowed_methods(app: Any, scope: Scope) -> list[str]:
+    """Every method some route answers on this path (the `Allow` of a 405)."""
+    methods: set[str] = set()
+    probe = {**scope, "method": "\x00"}
+    for route in iter_route_contexts(app.router.routes):
+        if route.methods and route.matches(probe)[0] != Match.NONE:
+            methods.update(route.methods)
+    return sorted(methods)
+
+
+class RefuseControlCharacters:
+    """422 `invalid_request` naming the parameter when a path segment or query parameter holds a control
+    character; the routes (and the database behind them) never see one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            problem = self._problem(scope)
+            if problem is not None:
+                body = json.dumps(error_body("invalid_request", problem)).encode()
+                await send({"type": "http.response.start", "status": 422,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _problem(scope: Scope) -> str | None:
+        path: str = scope.get("path", "")
+        if _CONTROL.search(path):
+            names = []
+            app = scope.get("app")
+            for route in iter_route_contexts(getattr(getattr(app, "router", None), "routes", [])):
+                match, child = route.matches(scope)
+                if match != Match.NONE:
+                    names = [k for k, v in child.get("path_params", {}).items()
+                             if isinstance(v, str) and _CONTROL.search(v)]
+                    break
+            return f"{', '.join(names) or 'path'}: control characters are not allowed"
+        query = scope.get("query_string", b"").decode("latin-1")
+        if query:
+            for key, value in parse_qsl(query, keep_blank_values=True):
+                if _CONTROL.search(key) or _CONTROL.search(value):
+                    return f"{key if not _CONTROL.search(key) else 'query'}: control characters are not allowed"
+        return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Map every error to `{"error": {"code", "message"}}`."""
+    """Map every error to `{"error": {"code", "message"}}`; refuse control characters in paths and queries."""
+    app.add_middleware(RefuseControlCharacters)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -41,16 +123,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = []
-        for e in exc.errors()[:10]:
-            loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
-            parts.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
-        return JSONResponse(error_body("invalid_request", "; ".join(parts) or "invalid request"), status_code=422)
+        return JSONResponse(error_body("invalid_request", validation_message(list(exc.errors()))), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the first route matching the path; the path's methods are the union.
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

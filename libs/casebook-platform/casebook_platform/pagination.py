@@ -9,6 +9,8 @@ from datetime import datetime
 
 from casebook_platform.errors import ApiError
 
+CURSOR_PATTERN = r"^[A-Za-z0-9_=-]*$"  # urlsafe base64
+
 
 def encode_cursor(at: datetime, key: str) -> str:
     """The cursor that continues after the row with timestamp `at` and id `key`."""
@@ -19,7 +21,7 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     """The (time, id) a cursor points after; None for no cursor.
 
     Raises:
-        ApiError: 422 `invalid_request` for a cursor this API did not return.
+        ApiError: 422 `invalid_cursor` for a cursor this API did not return.
     """
     if not cursor:
         return None
@@ -27,4 +29,4 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
         at, key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         return datetime.fromisoformat(at), str(key)
     except (ValueError, TypeError, binascii.Error) as exc:
-        raise ApiError(422, "invalid_request", "cursor: not a cursor this API returned") from exc
+        raise ApiError(422, "invalid_cursor", "cursor: not a cursor this API returned") from exc

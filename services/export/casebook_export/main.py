@@ -12,6 +12,7 @@ from casebook_export.metrics import DomainMetrics
 from casebook_export.routes import router
 from casebook_export.settings import Settings
 from casebook_platform.consumer import Handler
+from casebook_platform.openapi import install_contract
 from casebook_platform.service import Runtime, create_service_app
 
 
@@ -32,4 +33,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         background=[work_forever] * settings.export_workers + [expire_forever],
     )
     app.state.domain = DomainMetrics(app.state.metrics)
+    install_contract(app, errors={("GET", "/v1/exports/{export_id}"): {404: ["not_found"]}})
     return app

@@ -10,15 +10,28 @@ from casebook_featuring.adapters.db import metadata, tables
 from casebook_featuring.handlers import build_handlers
 from casebook_featuring.routes import router
 from casebook_featuring.settings import Settings
+from casebook_platform.openapi import ErrorTable, install_contract
 from casebook_platform.service import create_service_app
+
+# Every status and error code each operation can answer, besides 401/422 (read from the routes themselves).
+ERRORS: ErrorTable = {
+    ("POST", "/v1/featured"): {403: ["role_required"], 422: ["not_approved"]},
+    ("GET", "/v1/featured"): {},
+    ("GET", "/v1/case-of-the-month/{month}/candidates"): {},
+    ("PUT", "/v1/case-of-the-month/{month}"): {403: ["role_required"],
+                                               422: ["not_approved", "not_from_preceding_month"]},
+    ("GET", "/v1/case-of-the-month/{month}"): {404: ["not_found"]},
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; resources open in the lifespan."""
-    return create_service_app(
+    app = create_service_app(
         settings=settings or Settings(),
         title="Casebook featuring",
         description="Featured cases and the Case of the Month, picked from the cases moderation approved.",
         metadata=metadata, tables=tables, migrations=Path(__file__).parent / "migrations",
         handlers=build_handlers, routers=[router],
     )
+    install_contract(app, errors=ERRORS)
+    return app

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Row
 
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1", tags=["featuring"])
 class CaseRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    case_id: str = Field(min_length=1, max_length=64)
+    case_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
 
 class FeaturedOut(BaseModel):
@@ -62,6 +62,10 @@ class PickOut(BaseModel):
     picked_at: datetime
 
 
+# `YYYY-MM`, year 1000 to 9999 (`core.parse_month` reads the same).
+Month = Annotated[str, Path(pattern=r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$", description="`YYYY-MM` (UTC)")]
+
+
 def _runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt
@@ -89,6 +93,7 @@ def _pick_out(row: Row[Any]) -> PickOut:
 
 
 @router.post("/featured", response_model=FeaturedOut, status_code=201,
+             responses={200: {"model": FeaturedOut, "description": "The case was already featured"}},
              summary="Feature an approved public case (201; 200 when it already is)")
 async def feature(body: CaseRef, request: Request, response: Response, user: CurrentUser) -> FeaturedOut:
     rt = _editor(request, user)
@@ -123,7 +128,7 @@ async def list_featured(request: Request, limit: int = Query(20, ge=1, le=100),
 
 @router.get("/case-of-the-month/{month}/candidates", response_model=CandidatesPage,
             summary="Cases approved in the calendar month before `month` (UTC)")
-async def candidates(month: str, request: Request, limit: int = Query(50, ge=1, le=200),
+async def candidates(month: Month, request: Request, limit: int = Query(50, ge=1, le=200),
                      cursor: str | None = None) -> CandidatesPage:
     pick_month = _month(month)
     start, end = core.candidate_window(pick_month)
@@ -140,7 +145,7 @@ async def candidates(month: str, request: Request, limit: int = Query(50, ge=1, 
 
 
 @router.put("/case-of-the-month/{month}", response_model=PickOut, summary="Record the Case of the Month")
-async def pick(month: str, body: CaseRef, request: Request, user: CurrentUser) -> PickOut:
+async def pick(month: Month, body: CaseRef, request: Request, user: CurrentUser) -> PickOut:
     rt = _editor(request, user)
     pick_month = _month(month)
     async with rt.db.transaction() as session:
@@ -160,7 +165,7 @@ async def pick(month: str, body: CaseRef, request: Request, user: CurrentUser) -
 
 
 @router.get("/case-of-the-month/{month}", response_model=PickOut, summary="The Case of the Month, or 404")
-async def get_pick(month: str, request: Request) -> PickOut:
+async def get_pick(month: Month, request: Request) -> PickOut:
     pick_month = _month(month)
     async with _runtime(request).db.sessions() as session:
         row = await catalog.get_pick(session, str(pick_month))

@@ -11,8 +11,10 @@ from casebook_gateway.adapters.db import metadata, tables
 from casebook_gateway.handlers import build_handlers
 from casebook_gateway.limits import BodyLimits, gateway_rules
 from casebook_gateway.metrics import DomainMetrics
+from casebook_gateway.openapi import ERRORS, LINKS, document_gateway, install_merged_openapi
 from casebook_gateway.routes import cases, exports, images, me, playlists, proxy
 from casebook_gateway.settings import Settings
+from casebook_platform.openapi import install_contract
 from casebook_platform.service import Runtime, create_service_app
 
 
@@ -36,10 +38,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     '`{"error": {"code", "message"}}` with stable codes.',
         metadata=metadata, tables=tables, migrations=Path(__file__).parent / "migrations",
         handlers=handlers,
-        routers=[me.router, cases.router, images.router, playlists.router, exports.router, proxy.router],
+        routers=[me.router, cases.router, images.router, playlists.router, exports.router, proxy.build_router()],
         on_start=[on_start], background=[images.sweep_interrupted_uploads],
     )
     app.state.domain = DomainMetrics(app.state.metrics)
     # Outermost: bodies are bounded before routing, parsing and authentication.
     app.add_middleware(BodyLimits, rules=gateway_rules(max_upload_bytes=settings.max_upload_bytes))
+    install_contract(app, errors=ERRORS, links=LINKS, extend=document_gateway)
+    install_merged_openapi(app)
     return app

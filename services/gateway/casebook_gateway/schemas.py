@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from casebook_gateway.core import has_control_characters
+from casebook_platform.openapi import TEXT_PATTERN
 
 Certainty = Literal["possible", "probable", "almost_certain", "certain", "not_applicable"]
 Sex = Literal["female", "male", "other", "unknown"]
@@ -19,9 +20,19 @@ def _clean(value: str) -> str:
     return value
 
 
-Short = Annotated[str, Field(max_length=300), AfterValidator(_clean)]
-Long = Annotated[str, Field(max_length=20_000), AfterValidator(_clean)]
-Label = Annotated[str, Field(min_length=1, max_length=60), AfterValidator(_clean)]
+def _integer(value: Any) -> Any:
+    if isinstance(value, bool):  # JSON's true/false are not numbers, whatever Python thinks
+        raise ValueError("expected an integer, not a boolean")
+    return value
+
+
+# The pattern says in the OpenAPI what `_clean` enforces: no control characters but newlines and tabs.
+Short = Annotated[str, Field(max_length=300, pattern=TEXT_PATTERN), AfterValidator(_clean)]
+Long = Annotated[str, Field(max_length=20_000, pattern=TEXT_PATTERN), AfterValidator(_clean)]
+Label = Annotated[str, Field(min_length=1, max_length=60, pattern=TEXT_PATTERN), AfterValidator(_clean)]
+Title = Annotated[str, Field(min_length=1, max_length=300, pattern=TEXT_PATTERN), AfterValidator(_clean)]
+Age = Annotated[int, Field(ge=0, le=130), BeforeValidator(_integer)]
+Position = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_integer)]
 
 
 class Strict(BaseModel):
@@ -29,10 +40,10 @@ class Strict(BaseModel):
 
 
 class CaseCreate(Strict):
-    title: Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_clean)]
+    title: Title
     visibility: Literal["draft", "unlisted"] = "draft"
     presentation: Long = ""
-    patient_age: int | None = Field(None, ge=0, le=130)
+    patient_age: Age | None = None
     patient_sex: Sex | None = None
     systems: list[Label] = Field(default_factory=list, max_length=20)
     tags: list[Label] = Field(default_factory=list, max_length=50)
@@ -41,16 +52,33 @@ class CaseCreate(Strict):
     discussion: Long = ""
 
 
+def _not_nullable(schema: dict[str, Any]) -> None:
+    """Document a field that may be left out (kept as it is) but never set to null."""
+    branches = [b for b in schema.pop("anyOf", []) if b.get("type") != "null"]
+    if len(branches) == 1:
+        schema.update(branches[0])
+    schema.pop("default", None)
+
+
 class CasePatch(Strict):
-    title: Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_clean)] | None = None
-    presentation: Long | None = None
-    patient_age: int | None = Field(None, ge=0, le=130)
+    # Absent means "keep"; only the nullable fields take null (the others always hold a value).
+    title: Title | None = Field(None, json_schema_extra=_not_nullable)
+    presentation: Long | None = Field(None, json_schema_extra=_not_nullable)
+    patient_age: Age | None = None
     patient_sex: Sex | None = None
-    systems: list[Label] | None = Field(None, max_length=20)
-    tags: list[Label] | None = Field(None, max_length=50)
+    systems: list[Label] | None = Field(None, max_length=20, json_schema_extra=_not_nullable)
+    tags: list[Label] | None = Field(None, max_length=50, json_schema_extra=_not_nullable)
     diagnostic_certainty: Certainty | None = None
-    diagnosis: Long | None = None
-    discussion: Long | None = None
+    diagnosis: Long | None = Field(None, json_schema_extra=_not_nullable)
+    discussion: Long | None = Field(None, json_schema_extra=_not_nullable)
+
+    @field_validator("title", "presentation", "systems", "tags", "diagnosis", "discussion", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Leaving a field out keeps it; `null` would erase a field that always holds a value.
+        if value is None:
+            raise ValueError("may not be null (leave the field out to keep it)")
+        return value
 
 
 class VisibilityChange(Strict):
@@ -60,7 +88,7 @@ class VisibilityChange(Strict):
 class StudyCreate(Strict):
     modality: Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9]+$")]
     findings: Long = ""
-    position: int | None = Field(None, ge=1, le=1000)
+    position: Position | None = None
 
 
 class ReasonOut(BaseModel):
@@ -140,13 +168,13 @@ class HistoryEntry(BaseModel):
 
 
 class PlaylistCreate(Strict):
-    title: Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_clean)]
+    title: Title
     description: Long = ""
     visibility: Literal["public", "private"] = "private"
 
 
 class PlaylistItemAdd(Strict):
-    case_id: Annotated[str, Field(min_length=1, max_length=40)]
+    case_id: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class PlaylistOut(BaseModel):

@@ -16,6 +16,7 @@ from casebook_moderation.adapters import queue
 from casebook_moderation.metrics import domain_metrics
 from casebook_platform.auth import CurrentUser, Principal, require_role
 from casebook_platform.errors import ApiError
+from casebook_platform.openapi import NOT_BLANK_TEXT
 from casebook_platform.pagination import decode_cursor, encode_cursor
 from casebook_platform.service import Runtime
 
@@ -47,8 +48,10 @@ class QueuePage(BaseModel):
 class ReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(min_length=1, max_length=100, description="Stable reason code, e.g. `poor_image_quality`.")
-    message: str = Field(min_length=1, max_length=2000, description="What the contributor should fix.")
+    code: str = Field(min_length=1, max_length=100, pattern=NOT_BLANK_TEXT,
+                      description="Stable reason code, e.g. `poor_image_quality`.")
+    message: str = Field(min_length=1, max_length=2000, pattern=NOT_BLANK_TEXT,
+                         description="What the contributor should fix.")
 
 
 class RejectIn(BaseModel):

@@ -1,30 +1,40 @@
-"""Routes the contract's moderation, featuring and achievements paths to the services that own them."""
+"""Forwards the contract's moderation, featuring and achievements paths to the services that own them.
+
+The owning service answers everything about its paths (404, 405 with `Allow`, 422 naming the field);
+the gateway's OpenAPI describes each operation from the service's own document (`casebook_gateway.openapi`).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Request, Response
 
 from casebook_platform.errors import ApiError
 
-router = APIRouter(prefix="/v1")
 _HOP = {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "te", "upgrade",
         "proxy-authorization", "proxy-authenticate", "trailer"}
+MAX_BODY = 1024 * 1024
 
 
 async def forward(request: Request, base: str) -> Response:
     """Forward the request unchanged (method, path, query, body, Authorization) and relay the answer.
 
     Raises:
-        ApiError: 503 `service_unavailable` when the owning service cannot be reached.
+        ApiError: 413 `request_too_large` past 1 MB; 503 `service_unavailable` when the owning service
+            cannot be reached.
     """
     client: httpx.AsyncClient = request.app.state.http
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
     body = await request.body()
-    if len(body) > 1024 * 1024:
+    if len(body) > MAX_BODY:
         raise ApiError(413, "request_too_large", "request bodies here are limited to 1 MB")
+    # The path as routed (percent-decoded), encoded again: any character a client may send stays a valid URL.
+    url = base + quote(request.scope["path"], safe="/")
     try:
-        r = await client.request(request.method, base + request.url.path, params=request.query_params,
+        r = await client.request(request.method, url, params=list(request.query_params.multi_items()),
                                  content=body, headers=headers)
     except httpx.HTTPError as exc:
         raise ApiError(503, "service_unavailable", "the service behind this path is unavailable") from exc
@@ -32,35 +42,24 @@ async def forward(request: Request, base: str) -> Response:
     return Response(r.content, status_code=r.status_code, headers=out)
 
 
-def _settings(request: Request):  # type: ignore[no-untyped-def]
-    return request.app.state.settings
+def _forwarder(service: str) -> Callable[[Request], Awaitable[Response]]:
+    async def forwarded(request: Request) -> Response:
+        return await forward(request, getattr(request.app.state.settings, f"gateway_{service}_url"))
+
+    forwarded.__name__ = f"forward_to_{service}"
+    return forwarded
 
 
-@router.api_route("/moderation/{rest:path}", methods=["GET", "POST"], tags=["moderation"],
-                  summary="Moderation queue and decisions (editors) — served by the moderation service")
-async def moderation(rest: str, request: Request) -> Response:
-    return await forward(request, _settings(request).gateway_moderation_url)
+# Path prefixes each service owns, as routes (hidden from the schema: the services' documents describe them).
+PREFIXES = [("moderation", "/v1/moderation/{rest:path}"), ("featuring", "/v1/featured"),
+            ("featuring", "/v1/case-of-the-month/{rest:path}"), ("achievements", "/v1/users/{user_id}/achievements"),
+            ("achievements", "/v1/achievements/{rest:path}")]
+_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 
 
-@router.api_route("/featured", methods=["GET", "POST"], tags=["featuring"],
-                  summary="Featured cases — served by the featuring service")
-async def featured(request: Request) -> Response:
-    return await forward(request, _settings(request).gateway_featuring_url)
-
-
-@router.api_route("/case-of-the-month/{rest:path}", methods=["GET", "PUT"], tags=["featuring"],
-                  summary="Case of the Month — served by the featuring service")
-async def case_of_the_month(rest: str, request: Request) -> Response:
-    return await forward(request, _settings(request).gateway_featuring_url)
-
-
-@router.get("/users/{user_id}/achievements", tags=["achievements"],
-            summary="A user's achievements — served by the achievements service")
-async def achievements(user_id: str, request: Request) -> Response:
-    return await forward(request, _settings(request).gateway_achievements_url)
-
-
-@router.get("/achievements/{rest:path}", tags=["achievements"],
-            summary="Achievement levels — served by the achievements service")
-async def achievement_levels(rest: str, request: Request) -> Response:
-    return await forward(request, _settings(request).gateway_achievements_url)
+def build_router() -> APIRouter:
+    """One route per prefix, for every method: the owning service decides what each method means."""
+    router = APIRouter()
+    for service, path in PREFIXES:
+        router.add_api_route(path, _forwarder(service), methods=_ALL_METHODS, include_in_schema=False)
+    return router
