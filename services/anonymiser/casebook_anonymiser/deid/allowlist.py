@@ -26,10 +26,7 @@ class Rule:
     vr: str  # the dictionary VR; "US or SS" style alternatives are kept as written
     action: str
     why: str
-
-    @property
-    def vrs(self) -> frozenset[str]:
-        return frozenset(v.strip() for v in self.vr.split(" or "))
+    vrs: frozenset[str]  # the VRs the value may be written with
 
 
 @cache
@@ -41,10 +38,12 @@ def rules() -> dict[int, Rule]:
         tag = tag_for_keyword(row["keyword"])
         if tag is None or row["action"] not in ACTIONS:
             raise ValueError(f"bad allow-list row {row}")
-        out[int(tag)] = Rule(int(tag), row["keyword"], row["vr"], row["action"], row["why"])
+        vrs = frozenset(v.strip() for v in row["vr"].split(" or "))
+        out[int(tag)] = Rule(int(tag), row["keyword"], row["vr"], row["action"], row["why"], vrs)
     return out
 
 
+@cache
 def tag_of(keyword: str) -> int:
     tag = tag_for_keyword(keyword)
     if tag is None:

@@ -13,6 +13,8 @@ import struct
 from collections import Counter
 from typing import Any
 
+from pydicom._dicom_dict import DicomDictionary
+from pydicom.charset import python_encoding
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset as PydicomDataset
@@ -40,6 +42,7 @@ _NUMERIC_TEXT = re.compile(r"^[0-9.+\-]{1,16}$")
 _PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{3,}")
 _TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI",
                        "UR", "UT"})
+_BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "US", "SS", "UL", "SL", "FL", "FD", "AT", "UV", "SV"})
 _FREE_TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UC", "UT", "UR", "AE"})
 _STANDARD_UID_PREFIX = "1.2.840.10008."
 _SEX = frozenset({"M", "F", "O"})
@@ -60,6 +63,7 @@ class Builder:
         self.removed: Counter[str] = Counter()
         self.private_kept = 0
         self.dates_shifted = 0
+        self.codec: str | None = "latin-1"  # None: ISO 2022 or multi-byte text, decoded by pydicom
 
     # -- reading input values ------------------------------------------------------------------
     @staticmethod
@@ -69,7 +73,11 @@ class Builder:
         except Exception:  # noqa: BLE001 - undecodable input values are dropped (fail closed)
             return None
 
-    def _strings(self, ds: PydicomDataset, tag: int) -> list[str]:
+    def _strings(self, ds: PydicomDataset, tag: int, vr: str | None = None, raw: Any = None) -> list[str]:
+        """Decoded text values; plain single-byte or UTF-8 text is decoded straight from the bytes."""
+        if raw is not None and self.codec is not None and isinstance(raw.value, bytes) and vr != "PN":
+            text = raw.value.decode(self.codec, "replace").rstrip(" \x00")
+            return [text] if vr in ("LT", "ST", "UT", "UR") else text.split("\\")
         value = self._decoded(ds, tag)
         if value is None:
             return []
@@ -108,30 +116,35 @@ class Builder:
     # -- remembering what is dropped -------------------------------------------------------------
     def forget(self, ds: PydicomDataset, tag: int, raw: Any, depth: int) -> None:
         """Record a dropped element's values as secrets (never stored, only searched for)."""
-        keyword = keyword_for_tag(tag) if not (tag >> 16) & 1 else ""
-        self.removed[keyword or ("private" if (tag >> 16) & 1 else "unknown")] += 1
-        vr = raw.VR if raw.VR and raw.VR != "UN" else None
-        if vr == "SQ" or (vr is None and keyword and self._is_sequence(ds, tag)):
+        private = bool((tag >> 16) & 1)
+        if private:
+            self.removed["private"] += 1
+            if isinstance(raw.value, bytes) and raw.VR not in _BINARY_VRS:
+                self.secrets.words(raw.value[:65536].decode("latin-1"))
+            return
+        entry = DicomDictionary.get(tag)
+        keyword = entry[4] if entry else ""
+        self.removed[keyword or "unknown"] += 1
+        vr = raw.VR if raw.VR and raw.VR != "UN" else (entry[0] if entry else None)
+        if vr == "SQ":
             value = self._decoded(ds, tag)
             if depth < MAX_DEPTH and value is not None:
                 for item in value:
                     if isinstance(item, PydicomDataset):
-                        for sub_tag in list(item._dict):
-                            self.forget(item, sub_tag, item._dict[sub_tag], depth + 1)
+                        for sub_tag, sub_raw in list(item._dict.items()):
+                            self.forget(item, sub_tag, sub_raw, depth + 1)
             return
-        if tag in PIXEL_TAGS or vr in ("OB", "OW", "OF", "OD", "OL", "OV", "US", "SS", "UL", "SL", "FL", "FD",
-                                       "AT", "UV", "SV"):
+        if tag in PIXEL_TAGS or vr in _BINARY_VRS:
             return
-        if vr is None or keyword == "" or tag >> 16 & 1:
-            # Unknown, UN or private: whatever readable text it holds counts as identifying.
-            data = raw.value if isinstance(raw.value, bytes) else b""
-            for run in _PRINTABLE_RUN.findall(data[:65536]):
-                self.secrets.words(run.decode("latin-1"), min_len=3)
-                self._text_run(run)
-            for chunk in self._strings(ds, tag)[:64] if keyword else []:
-                self.secrets.words(chunk, min_len=3)
+        if vr is None or not keyword or (raw.VR == "UN" and entry is None):
+            # Unknown or UN: whatever readable text it holds counts as identifying.
+            if isinstance(raw.value, bytes):
+                text = raw.value[:65536].decode("latin-1")
+                self.secrets.words(text)
+                if "^" in text:
+                    self.secrets.strict_parts.append(text)
             return
-        values = self._strings(ds, tag)
+        values = self._strings(ds, tag, vr, raw)
         if vr == "PN":
             for v in values:
                 self.secrets.name(v)
@@ -150,25 +163,21 @@ class Builder:
             for v in values:
                 self.secrets.words(v)
 
-    def _text_run(self, run: bytes) -> None:
-        text = run.decode("latin-1").strip()
-        if "^" in text:
-            self.secrets.name(text)
-
-    def _is_sequence(self, ds: PydicomDataset, tag: int) -> bool:
-        from pydicom.datadict import dictionary_VR
-
-        try:
-            return bool(dictionary_VR(tag) == "SQ")
-        except KeyError:
-            return False
-
     # -- building ------------------------------------------------------------------------------
     def build(self, ds: PydicomDataset, *, top: bool, depth: int = 0) -> el.Dataset:
-        out: el.Dataset = {}
         # A snapshot of the raw elements: decoding one element (an ambiguous VR, say) makes pydicom
         # convert others in place, and the rules read raw bytes.
         d = dict(ds._dict)
+        outer_codec = self.codec
+        if SPECIFIC_CHARACTER_SET in d:
+            self.codec = _codec(d[SPECIFIC_CHARACTER_SET])
+        try:
+            return self._build(ds, d, top, depth)
+        finally:
+            self.codec = outer_codec
+
+    def _build(self, ds: PydicomDataset, d: dict[int, Any], top: bool, depth: int) -> el.Dataset:
+        out: el.Dataset = {}
         creators: dict[int, str] = {}
         for tag in list(d):
             raw = d[tag]
@@ -347,6 +356,21 @@ class Builder:
         if not all(pattern.match(v) and len(v) <= 16 for v in values):
             return None
         return el.text(vr, values)
+
+
+def _codec(raw: Any) -> str | None:
+    """Python codec for a dataset's text, or None when pydicom must decode (code extensions, CJK)."""
+    value = raw.value
+    if isinstance(value, bytes):
+        terms = [t.strip(" \x00") for t in value.decode("latin-1").split("\\")]
+    else:
+        terms = [str(t).strip() for t in (value if isinstance(value, (list, MultiValue)) else [value])]
+    terms = [t for t in terms if t] or [""]
+    if len(terms) != 1:
+        return None
+    codec = python_encoding.get(terms[0])
+    return None if codec in (None, "iso2022_jp", "iso2022_jp_2", "euc_kr", "shift_jis", "iso_ir_13", "iso2022_kr",
+                             "gb18030", "gbk", "gb2312") else codec
 
 
 def _finite(data: bytes, vr: str) -> bool:

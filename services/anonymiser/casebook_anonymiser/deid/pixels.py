@@ -32,7 +32,8 @@ from pydicom.uid import (
 
 from . import elements as el
 from .codestream import CodestreamError, rewrite_j2k, rewrite_jpeg
-from .reader import elements
+from .allowlist import tag_of
+from .reader import elements, text_value
 from .result import ENCAPSULATED_UNVERIFIABLE, INVALID_DICOM, Quarantine
 
 JPEG_SYNTAXES = frozenset({JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLossless, JPEGLosslessSV1, JPEGLSLossless,
@@ -51,10 +52,20 @@ class Pixels:
 
 
 def _int(ds: Dataset, keyword: str, default: int = 0) -> int:
+    """An integer attribute read from its raw bytes (US/IS), without pydicom's conversion."""
+    elem = elements(ds).get(tag_of(keyword))
+    if elem is None:
+        return default
+    value = elem.value
     try:
-        value = ds.get(keyword, default)
+        if isinstance(value, bytes):
+            if elem.VR in ("US", "SS") or (elem.VR is None and len(value) == 2 and keyword != "NumberOfFrames"):
+                signed = elem.VR == "SS"
+                return int.from_bytes(value[:2], "little" if elem.is_little_endian else "big", signed=signed)
+            text = value.decode("ascii").strip(" \x00").split("\\")[0]
+            return int(float(text)) if text else default
         return int(value if value not in (None, "") else default)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, UnicodeDecodeError):
         return default
 
 
@@ -63,7 +74,7 @@ def expected_length(ds: Dataset) -> int:
     bits, samples = _int(ds, "BitsAllocated"), _int(ds, "SamplesPerPixel", 1)
     frames = max(1, _int(ds, "NumberOfFrames", 1))
     n = (rows * cols * frames * samples * bits + 7) // 8
-    if str(ds.get("PhotometricInterpretation", "")).strip() in ("YBR_FULL_422", "YBR_PARTIAL_422"):
+    if text_value(ds, "PhotometricInterpretation") in ("YBR_FULL_422", "YBR_PARTIAL_422"):
         n = n * 2 // 3
     return n
 

@@ -10,7 +10,7 @@ walked header by header: it must frame exactly and hold only allow-listed elemen
 from __future__ import annotations
 
 import contextlib
-import itertools
+import functools
 import re
 import struct
 import unicodedata
@@ -44,7 +44,8 @@ def _is_cjk(ch: str) -> bool:
     return name.startswith(("CJK", "HIRAGANA", "KATAKANA", "HANGUL"))
 
 
-def normalise(s: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def normalise(s: str) -> tuple[str, ...]:
     """Spellings of ``s`` to search for: case-folded, accents removed, transliterated."""
     folded = unicodedata.normalize("NFKC", s).casefold()
     out = {folded}
@@ -55,7 +56,7 @@ def normalise(s: str) -> list[str]:
     if any("\u0400" <= c <= "\u04ff" for c in folded):
         for table in (_CYRILLIC, _CYRILLIC_ALT):
             out.add("".join(table.get(c, c) for c in folded))
-    return [v for v in out if v.strip()]
+    return tuple(v for v in out if v.strip())
 
 
 def date_forms(y: int, m: int, d: int) -> list[str]:
@@ -84,61 +85,40 @@ def dates_in(value: str) -> list[tuple[int, int, int]]:
 
 
 class Secrets:
-    """Identifying values seen in the input, kept only in memory for the verification pass."""
+    """Identifying values seen in the input, kept only in memory for the verification pass.
+
+    Collection is cheap (values are appended as they are met); the work happens once, in
+    ``found_in``, and is driven by the output: the output's text is small and made only of
+    vocabulary words, numbers, codes and values we generated, so each of its other words is looked
+    for in the input's identifying text rather than every input word in the output.
+    """
 
     def __init__(self) -> None:
-        self.phrases: set[str] = set()  # whole values (names, IDs, addresses), normalised
-        self.tokens: set[str] = set()  # single words of removed text, normalised
-        self.cjk: set[str] = set()  # CJK name parts of one or two characters
-        self.dates: set[str] = set()  # written forms of input dates
+        self.strict_parts: list[str] = []  # names, IDs, addresses, institutions (any word counts)
+        self.free_parts: list[str] = []  # other removed text, private and unknown values
+        self.dates: set[tuple[int, int, int]] = set()
         self.exact: set[bytes] = set()  # byte strings that must not appear at all (original UIDs)
-        self.raw: set[str] = set()  # original spellings, encoded in every charset for the byte search
         self.text_ids: set[str] = set()  # handed back for the case-text scan
 
     def name(self, value: str) -> None:
-        """A person name (PN): the whole name, each component and, for CJK, parts of 1-2 characters."""
+        """A person name (PN), with its components and ideographic/phonetic groups."""
         whole = " ".join(p for p in re.split(r"[\^=]", value) if p.strip()).strip()
-        if not whole:
-            return
-        self.text_ids.add(whole)
-        self.strict(whole)
-        for part in re.split(r"[\^= ,]", value):
-            part = part.strip()
-            if not part:
-                continue
-            if any(_is_cjk(c) for c in part):
-                chars = [c for c in part if _is_cjk(c)]
-                self.cjk.update(chars)
-                self.cjk.update(a + b for a, b in itertools.pairwise(chars))
-                self.raw.add(part)
-            elif len(part) >= 2 and not token_ok(part):
-                # A name part that is also an imaging word ("Head") may stay as that word.
-                for v in normalise(part):
-                    self.tokens.add(v)
-                self.raw.add(part)
+        if whole:
+            self.text_ids.add(whole)
+            self.strict_parts.append(value)
 
     def strict(self, value: str) -> None:
-        """An identifier (ID, address, institution): the whole value and its words."""
+        """An identifier (ID, address, institution)."""
         v = value.strip(" \x00")
-        if len(v) < 2 or all(token_ok(w) for w in v.split()):
-            return
-        self.raw.add(v)
-        for n in normalise(v):
-            self.phrases.add(n)
-        self.words(v, min_len=3, digits=True)
-        self.dates_from(v)
+        if v:
+            self.strict_parts.append(v)
+            self.dates_from(v)
 
-    def words(self, value: str, *, min_len: int = 4, digits: bool = False) -> None:
-        """Removed free text: each word that is not an imaging term counts as identifying."""
-        for n in normalise(value):
-            for w in _WORD.findall(n):
-                if any(_is_cjk(c) for c in w):
-                    self.cjk.update(c for c in w if _is_cjk(c))
-                elif (len(w) >= min_len and not w.isdigit() and not token_ok(w)) or (
-                    digits and w.isdigit() and len(w) >= 5
-                ):
-                    self.tokens.add(w)
-        self.dates_from(value)
+    def words(self, value: str) -> None:
+        """Removed free text: any word of it that is not an imaging term counts as identifying."""
+        if value:
+            self.free_parts.append(value)
+            self.dates_from(value)
 
     def date(self, value: str) -> None:
         self.dates_from(value)
@@ -147,8 +127,8 @@ class Secrets:
             self.exact.add(v.encode("ascii", "ignore"))
 
     def dates_from(self, value: str) -> None:
-        for y, m, d in dates_in(value):
-            self.dates.update(f.casefold() for f in date_forms(y, m, d))
+        if any(c.isdigit() for c in value):
+            self.dates.update(dates_in(value))
 
     def uid(self, value: str) -> None:
         v = value.strip(" \x00")
@@ -157,17 +137,22 @@ class Secrets:
 
     def found_in(self, text_values: Iterable[str], data: bytes, bulk: Iterable[bytes] = ()) -> list[str]:
         """What of the input survives in the output (kinds only, never the values)."""
-        hay = " ".join(n for t in text_values for n in normalise(t)) if text_values else ""
-        hay_tokens = set(_WORD.findall(hay))
+        hay = " ".join(text_values)
         found: list[str] = []
-        if any(t in hay_tokens for t in self.tokens if not token_ok(t)):
-            found.append("word")
-            self.last_found = sorted(t for t in self.tokens if t in hay_tokens and not token_ok(t))
-        if any(_bounded(hay, p) for p in self.phrases if len(p) >= 3):
-            found.append("value")
-        if any(c in hay for c in self.cjk):
-            found.append("cjk")
-        if any(_bounded(hay, d) for d in self.dates):
+        if not hay.isascii():
+            found.append("non_ascii_text")
+        hay = hay.casefold()
+        risky = {t for t in _WORD.findall(hay) if not token_ok(t)}
+        words = {t for t in risky if not t.isdigit() and len(t) >= 2}
+        numbers = {t for t in risky if t.isdigit() and len(t) >= 5}
+        if words or numbers:
+            strict = normalise("\n".join(self.strict_parts)) if self.strict_parts else []
+            free = normalise("\n".join(self.free_parts)) if self.free_parts else []
+            if any(_bounded(b, w) for w in words for b in (*strict, *free)):
+                found.append("word")
+            if any(_bounded(b, n) for n in numbers for b in strict):
+                found.append("identifier_number")
+        if any(_bounded(hay, f) for y, m, d in self.dates for f in _date_forms(y, m, d)):
             found.append("date")
         lowered = data.lower()
         if any(e.lower() in lowered for e in self.exact):
@@ -184,15 +169,29 @@ class Secrets:
         return found
 
     def _encoded(self, min_len: int) -> set[bytes]:
+        """Every identifying value (and each word of it) encoded in every character set, lower-cased."""
         out: set[bytes] = set()
-        for s in self.raw:
-            for v in {s, s.lower(), s.upper()}:
-                for codec in CODECS:
+        values: set[str] = set()
+        for s in self.strict_parts:
+            values.add(s)
+            values.update(p for p in re.split(r"[\^= ,]", s) if p and not token_ok(p))
+        for s in values:
+            for v in {s.lower(), *normalise(s)}:
+                codecs = _ASCII_CODECS if v.isascii() else CODECS
+                for codec in codecs:
                     with contextlib.suppress(UnicodeError, LookupError):
-                        b = v.encode(codec)
+                        b = v.encode(codec).lower()
                         if len(b) >= min_len:
-                            out.add(b.lower())
+                            out.add(b)
         return out
+
+
+_ASCII_CODECS = ("ascii", "utf_16_le", "utf_16_be")
+
+
+@functools.lru_cache(maxsize=4096)
+def _date_forms(y: int, m: int, d: int) -> tuple[str, ...]:
+    return tuple(f.casefold() for f in date_forms(y, m, d))
 
 
 def _bounded(hay: str, needle: str) -> bool:
