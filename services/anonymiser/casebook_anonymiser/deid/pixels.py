@@ -31,8 +31,8 @@ from pydicom.uid import (
 )
 
 from . import elements as el
-from .codestream import CodestreamError, rewrite_j2k, rewrite_jpeg
 from .allowlist import tag_of
+from .codestream import CodestreamError, rewrite_j2k, rewrite_jpeg
 from .reader import elements, text_value
 from .result import ENCAPSULATED_UNVERIFIABLE, INVALID_DICOM, Quarantine
 
