@@ -24,7 +24,7 @@ from typing import Any
 from casebook_events.topics import TOPICS, TopicSpec
 
 SCHEMAS = Path(__file__).parent / "schemas"
-REGENERATE = "make event-schemas"
+REGENERATE = "`make event-schemas` (or `.venv/bin/python -m casebook_events.contract`)"
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _LOWER_BOUNDS = ("minimum", "exclusiveMinimum", "minLength", "minItems")
 _UPPER_BOUNDS = ("maximum", "exclusiveMaximum", "maxLength", "maxItems")
@@ -196,7 +196,7 @@ def main(argv: list[str]) -> int:
         return 2
     if check:
         if stale:
-            print(f"stale event schemas (run `{REGENERATE}`): " + ", ".join(stale))
+            print(f"stale event schemas (run {REGENERATE}): " + ", ".join(stale))
             return 1
         return 0
     out.mkdir(parents=True, exist_ok=True)

@@ -30,15 +30,15 @@ from casebook_events.contract import (
 @pytest.mark.parametrize("spec", TOPICS, ids=lambda s: f"{s.topic}.v{s.version}")
 def test_checked_in_schema_matches_the_registry(spec: TopicSpec) -> None:
     on_disk = load(spec.topic, spec.version)
-    assert on_disk is not None, f"{SCHEMAS / filename(spec.topic, spec.version)} is missing: run `{REGENERATE}`"
+    assert on_disk is not None, f"{SCHEMAS / filename(spec.topic, spec.version)} is missing: run {REGENERATE}"
     current = schema_of(spec)
     breaking = breaking_changes(on_disk, current)
     assert not breaking, (
         f"{spec.topic} v{spec.version} is in use and changed in a breaking way:\n  " + "\n  ".join(breaking)
         + f"\nKeep v{spec.version} as it is and register the change as v{spec.version + 1} (a new model and "
-        f"TopicSpec), then run `{REGENERATE}`.")
+        f"TopicSpec), then run {REGENERATE}.")
     assert render(on_disk) == render(current), (
-        f"{filename(spec.topic, spec.version)} is stale (a compatible change): run `{REGENERATE}` and commit it")
+        f"{filename(spec.topic, spec.version)} is stale (a compatible change): run {REGENERATE} and commit it")
 
 
 @pytest.mark.parametrize("spec", TOPICS, ids=lambda s: f"{s.topic}.v{s.version}")
