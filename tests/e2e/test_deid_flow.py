@@ -67,3 +67,20 @@ def test_seeded_zip_is_deidentified_and_burned_in_is_quarantined(users: Any) -> 
         assert ds.SOPInstanceUID.startswith("2.25.")
     ct = [i for i in ready if i["series"]["modality"] == "CT"]
     assert len(ct) == 2 and ct[0]["series"]["uid"] == ct[1]["series"]["uid"]  # one series stays one series
+    # The owner and editors see what was done to each image, by keyword only; others do not.
+    bob, editor = users(), users("editor")
+    for image in images:
+        path = f"/v1/images/{image['id']}/deid-report"
+        report = alice.get(path)
+        assert report.status_code == 200, report.text
+        doc = report.json()
+        assert doc["image_id"] == image["id"] and doc["status"] == image["status"]
+        if image["status"] == "ready":
+            assert "PixelData" not in doc["removed"] and "Rows" in doc["kept"]
+            assert "PatientBirthDate" in doc["removed"] and "InstitutionName" in doc["removed"]
+            assert "StudyInstanceUID" in doc["rewritten"] and doc["views_checked"] >= 2
+        else:
+            assert doc["quarantine_reasons"] == ["burned_in_text"]
+        assert not any(v.split("^")[0] in report.text for v in SEEDS.values())
+        assert editor.get(path).status_code == 200
+        assert bob.get(path).status_code == 404  # a draft: bob may not even see the case

@@ -25,6 +25,29 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+REPORT_SUFFIX = ".deid-report.json"
+_REPORT_LISTS = ("kept", "removed", "rewritten", "pixels", "quarantine_reasons")
+
+
+def report_key(case_id: str, image_id: str) -> str:
+    """Where the owner's de-identification report of an image lives (beside the image, same prefix)."""
+    return f"{case_id}/{image_id}{REPORT_SUFFIX}"
+
+
+def report_document(info: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
+    """What de-identification did to one image, by attribute keyword only (never a removed value)."""
+    report = info.get("report") or {}
+    doc: dict[str, Any] = {k: [str(v)[:80] for v in report.get(k, [])][:1000] for k in _REPORT_LISTS}
+    doc["quarantine_reasons"] = sorted(set(doc["quarantine_reasons"]) | set(reasons))
+    doc["text_regions_redacted"] = [
+        {"x0": int(r[0]), "y0": int(r[1]), "x1": int(r[2]), "y1": int(r[3])}
+        for r in report.get("text_regions_redacted", [])[:1000]
+    ]
+    doc["views_checked"] = int(report.get("views_checked", 0) or 0)
+    doc["status"] = "quarantined" if doc["quarantine_reasons"] else "ready"
+    return doc
+
+
 def anonymised_fields(info: dict[str, Any]) -> dict[str, Any]:
     """The moderation-relevant facts of a de-identified image, typed for the event."""
 

@@ -7,6 +7,7 @@ interrupted). A dependency that is down is waited for by the consumer, never tur
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
@@ -49,6 +50,9 @@ def build_handlers(rt: Runtime, *, pool: DeidPool, domain: DomainMetrics) -> dic
             result = await _deidentify(pool, src, dst, key, ocr=settings.deid_ocr,
                                        crash_limit=settings.deid_crash_limit)
             domain.seconds.observe(time.perf_counter() - started)
+            report = core.report_document(result.info, [] if result.status == "ready" else result.reasons)
+            await rt.storage.put_bytes(rt.storage.images, core.report_key(e.case_id, e.image_id),
+                                       json.dumps(report).encode(), "application/json")
             if result.status == "ready" and result.size is not None and result.sha256 is not None:
                 out_key = f"{e.case_id}/{e.image_id}"
                 await rt.storage.put_file(rt.storage.images, out_key, dst, result.media_type)

@@ -41,6 +41,7 @@ def build_handlers(rt: Runtime) -> dict[str, Handler]:
             columns=e.columns, frames=e.frames))
         if res.rowcount == 0:  # type: ignore[attr-defined]  # the case was deleted meanwhile: its de-identified copy must not linger
             d.after_commit.append(lambda: rt.storage.delete(rt.storage.images, e.object_key))
+            d.after_commit.append(lambda: rt.storage.delete(rt.storage.images, e.object_key + ".deid-report.json"))
         else:
             domain.images_ready.inc()
 

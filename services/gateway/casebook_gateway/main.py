@@ -12,7 +12,7 @@ from casebook_gateway.handlers import build_handlers
 from casebook_gateway.limits import BodyLimits, gateway_rules
 from casebook_gateway.metrics import DomainMetrics
 from casebook_gateway.openapi import ERRORS, LINKS, document_gateway, install_merged_openapi
-from casebook_gateway.routes import cases, exports, images, me, playlists, proxy
+from casebook_gateway.routes import cases, deid_report, exports, images, me, playlists, proxy
 from casebook_gateway.settings import Settings
 from casebook_platform.openapi import install_contract
 from casebook_platform.service import Runtime, create_service_app
@@ -38,7 +38,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     '`{"error": {"code", "message"}}` with stable codes.',
         metadata=metadata, tables=tables, migrations=Path(__file__).parent / "migrations",
         handlers=handlers,
-        routers=[me.router, cases.router, images.router, playlists.router, exports.router, proxy.build_router()],
+        routers=[me.router, cases.router, images.router, deid_report.router, playlists.router, exports.router,
+                 proxy.build_router()],
         on_start=[on_start], background=[images.sweep_interrupted_uploads],
     )
     app.state.domain = DomainMetrics(app.state.metrics)

@@ -44,7 +44,7 @@ ERRORS: ErrorTable = {
         503: ["upload_interrupted"]},
     ("GET", "/v1/cases/{case_id}/images"): {404: ["not_found"]},
     ("GET", "/v1/images/{image_id}"): {404: ["not_found"], 409: ["not_ready"]},
-    ("GET", "/v1/images/{image_id}/deid-report"): _OWNER,
+    ("GET", "/v1/images/{image_id}/deid-report"): {**_OWNER, 409: ["not_ready"]},
     ("POST", "/v1/playlists"): {},
     ("POST", "/v1/playlists/{playlist_id}/items"): {**_OWNER, 409: ["playlist_full"], 422: ["not_public"]},
     ("GET", "/v1/playlists/{playlist_id}"): {404: ["not_found"]},

@@ -207,3 +207,26 @@ class Me(BaseModel):
     id: str
     name: str
     roles: list[str]
+
+
+class TextRegion(BaseModel):
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+
+class DeidReport(BaseModel):
+    """What de-identification did to one image; attribute keywords only, never a removed value."""
+
+    image_id: str
+    status: str = Field(description="`ready` or `quarantined`.")
+    kept: list[str] = Field(default_factory=list, description="Attributes copied after their values were checked.")
+    removed: list[str] = Field(default_factory=list,
+                               description="Attributes dropped (`keyword` or `keyword:count`; `private:n`).")
+    rewritten: list[str] = Field(default_factory=list,
+                                 description="Attributes replaced: UIDs, shifted dates, banded age, descriptions.")
+    pixels: list[str] = Field(default_factory=list, description="What was done to the pixel data.")
+    text_regions_redacted: list[TextRegion] = Field(default_factory=list)
+    views_checked: int = Field(0, description="Views of the image the burned-in text check looked at.")
+    quarantine_reasons: list[str] = Field(default_factory=list)

@@ -1,8 +1,10 @@
-"""PNG/JPEG de-identification: decode, OCR/redact, re-encode pixels only.
+"""PNG/JPEG de-identification: decode, check for text as shown and contrast-stretched, rebuild.
 
-Re-encoding from a bare pixel array (a fresh ``Image`` with no ``info``) is what drops EXIF
-(including GPS), XMP, IPTC, comments and PNG text chunks; only the ICC profile is carried over so
-colours render the same.  EXIF orientation is applied first so the picture still looks upright.
+A JPEG with nothing to redact is rebuilt losslessly from its marker stream (EXIF, XMP, IPTC, ICC,
+comments and bytes after EOI dropped; the entropy-coded data untouched), so teaching keeps the
+original quality. Anything else is re-encoded from a bare pixel array (a fresh ``Image`` with no
+``info``), which drops every metadata block, PNG text chunks and ICC profiles included (viewers
+then assume sRGB). EXIF orientation is applied first so the picture still looks upright.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from . import ocr as ocr_mod
+from . import textcheck
+from .codestream import CodestreamError, rewrite_jpeg
 from .result import BURNED_IN_TEXT, IDENTIFIER_SURVIVED, INVALID_IMAGE, OCR_UNAVAILABLE, DeidResult, Quarantine
 
 MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg"}
 MAX_PIXELS = 80_000_000  # refuse decompression bombs rather than exhaust memory
 JPEG_QUALITY = 95
-_METADATA_MARKERS_JPEG = (b"Exif\x00\x00", b"http://ns.adobe.com/xap/", b"Photoshop 3.0")
-_METADATA_CHUNKS_PNG = (b"eXIf", b"tEXt", b"iTXt", b"zTXt", b"tIME")
+_METADATA_MARKERS_JPEG = (b"Exif\x00\x00", b"http://ns.adobe.com/xap/", b"Photoshop 3.0", b"ICC_PROFILE")
+_METADATA_CHUNKS_PNG = (b"eXIf", b"tEXt", b"iTXt", b"zTXt", b"tIME", b"iCCP")
 
 
 def _metadata_strings(img: Image.Image) -> set[str]:
@@ -44,10 +48,6 @@ def _metadata_strings(img: Image.Image) -> set[str]:
     except Exception:  # noqa: BLE001, S110 - unreadable EXIF is dropped by re-encoding anyway
         pass
     return {s.strip(" \x00") for s in out if len(s.strip(" \x00")) >= 4}
-
-
-def _to_ocr_array(img: Image.Image) -> np.ndarray:
-    return ocr_mod.to_uint8(np.asarray(img))
 
 
 def _normalise_mode(img: Image.Image) -> Image.Image:
@@ -79,7 +79,7 @@ def deidentify_raster(data: bytes, fmt: str, ocr: bool) -> DeidResult:
             if img.width * img.height > MAX_PIXELS:
                 raise Quarantine(INVALID_IMAGE, "image too large")
             secrets = _metadata_strings(img)
-            icc = img.info.get("icc_profile")
+            orientation = img.getexif().get(0x0112, 1)
             img.load()
             img = ImageOps.exif_transpose(img) or img
             img = _normalise_mode(img)
@@ -95,24 +95,32 @@ def deidentify_raster(data: bytes, fmt: str, ocr: bool) -> DeidResult:
     except ocr_mod.OcrUnavailable as exc:
         raise Quarantine(OCR_UNAVAILABLE, str(exc)) from exc
     pixels = np.array(img)
-    boxes = ocr_mod.find_text(_to_ocr_array(img))
+    regions = [r for v in _views(pixels) for r in textcheck.find_regions(v)]
     flags.append("ocr_checked")
-    if boxes:
-        for b in boxes:
-            pixels[b.y0 : b.y1, b.x0 : b.x1, ...] = 0
-        if ocr_mod.find_text(ocr_mod.to_uint8(pixels)):
+    if regions:
+        for r in regions:
+            pixels[r.y0 : r.y1, r.x0 : r.x1, ...] = 0
+        if any(textcheck.find_regions(v) for v in _views(pixels)):
             raise Quarantine(BURNED_IN_TEXT, "text remains after redaction")
         flags.append("burned_in_text_redacted")
 
+    out = b""
+    actions = []
+    if fmt == "JPEG" and not regions and orientation == 1:
+        try:
+            out = rewrite_jpeg(data)
+            actions.append("frames_rebuilt")
+        except CodestreamError:
+            out = b""
     clean = Image.fromarray(pixels, mode=img.mode)
-    buf = BytesIO()
-    save_args: dict[str, Any] = {}
-    if icc:
-        save_args["icc_profile"] = icc
-    if fmt == "JPEG":
-        save_args.update(quality=JPEG_QUALITY, optimize=True)
-    clean.save(buf, format=fmt, **save_args)
-    out = buf.getvalue()
+    if not out:
+        buf = BytesIO()
+        save_args: dict[str, Any] = {}
+        if fmt == "JPEG":
+            save_args.update(quality=JPEG_QUALITY, optimize=True)
+        clean.save(buf, format=fmt, **save_args)
+        out = buf.getvalue()
+        actions.append("reencoded")
     _verify(out, fmt, secrets)
     info = {
         "modality": None,
@@ -124,18 +132,27 @@ def deidentify_raster(data: bytes, fmt: str, ocr: bool) -> DeidResult:
         "rows": clean.height,
         "columns": clean.width,
         "frames": 1,
-        "actions": ["reencoded", f"metadata_removed:{len(secrets)}"],
+        "actions": [*actions, f"metadata_removed:{len(secrets)}"],
         "flags": flags,
+        "report": {"kept": ["pixels"], "removed": ["metadata"] if secrets else [], "rewritten": [],
+                   "pixels": actions, "text_regions_redacted": [[r.x0, r.y0, r.x1, r.y1] for r in regions]},
     }
     return DeidResult("ready", [], out, media_type, info, sorted(secrets))
+
+
+def _views(pixels: np.ndarray) -> list[np.ndarray]:
+    """The picture as shown and contrast-stretched (faint text on a near-uniform background)."""
+    shown = ocr_mod.to_uint8(pixels)
+    grey = shown if shown.ndim == 2 else shown[..., :3].mean(axis=2)
+    return [shown, textcheck.equalised(grey)]
 
 
 def _verify(out: bytes, fmt: str, secrets: set[str]) -> None:
     """The re-encoded file must decode, carry no metadata blocks and none of the input's metadata text."""
     check = Image.open(BytesIO(out))
     check.load()
-    if check.getexif():
-        raise Quarantine(IDENTIFIER_SURVIVED, "EXIF present after re-encoding")
+    if check.getexif() or check.info.get("icc_profile"):
+        raise Quarantine(IDENTIFIER_SURVIVED, "metadata present after rebuilding")
     markers = _METADATA_MARKERS_JPEG if fmt == "JPEG" else _METADATA_CHUNKS_PNG
     if any(m in out for m in markers):
         raise Quarantine(IDENTIFIER_SURVIVED, "metadata block present after re-encoding")

@@ -68,4 +68,7 @@ class Quarantine(Exception):
 def quarantined(
     reason: str, media_type: str, info: dict[str, Any] | None = None, identifiers: list[str] | None = None
 ) -> DeidResult:
-    return DeidResult("quarantined", [reason], None, media_type, info or {}, identifiers or [])
+    info = dict(info or {})
+    # The owner's de-identification report: the reason code only (details may quote input values).
+    info.setdefault("report", {"quarantine_reasons": [reason]})
+    return DeidResult("quarantined", [reason], None, media_type, info, identifiers or [])

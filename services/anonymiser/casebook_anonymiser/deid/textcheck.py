@@ -49,7 +49,7 @@ def _to_u8(a: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return ((a.astype(np.float32) - lo) * (255.0 / (hi - lo))).clip(0, 255).astype(np.uint8)
 
 
-def _equalised(a: np.ndarray) -> np.ndarray:
+def equalised(a: np.ndarray) -> np.ndarray:
     flat = a.astype(np.float32).ravel()
     lo, hi = float(flat.min()), float(flat.max())
     if hi <= lo:
@@ -79,12 +79,12 @@ def views(ds: Dataset, frame: np.ndarray) -> list[np.ndarray]:
         rgb = apply_color_lut(frame, ds)
         top = float(rgb.max()) or 1.0
         colour = _to_u8(rgb, 0, 255 if top <= 255 else 65535)
-        out += [colour, _equalised(_luminance(colour))]
+        out += [colour, equalised(_luminance(colour))]
         return out
     if frame.ndim == 3:  # RGB (pydicom already converted YCbCr)
         top = 255 if frame.dtype.itemsize == 1 else float((1 << int(ds.get("BitsStored", 8))) - 1)
         colour = _to_u8(frame, 0, top)
-        out += [colour, _equalised(_luminance(colour))]
+        out += [colour, equalised(_luminance(colour))]
         return out
     values = apply_modality_lut(frame, ds).astype(np.float32)
     invert = pi == "MONOCHROME1"
@@ -104,7 +104,7 @@ def views(ds: Dataset, frame: np.ndarray) -> list[np.ndarray]:
     if not out:  # the default window a viewer opens with: 0.5th to 99.5th percentile
         lo, hi = np.percentile(values, (0.5, 99.5))
         out.append(_to_u8(values, float(lo), float(hi) if hi > lo else float(values.max())))
-    out.append(_equalised(values))
+    out.append(equalised(values))
     if invert:
         out = [255 - v for v in out]
     return out

@@ -1,0 +1,54 @@
+"""The owner's view of what de-identification did to an image."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from minio.error import S3Error
+from sqlalchemy import select
+
+from casebook_gateway import repo
+from casebook_gateway.adapters.db import images
+from casebook_gateway.schemas import DeidReport
+from casebook_platform.auth import MaybeUser
+from casebook_platform.errors import ApiError
+
+router = APIRouter(prefix="/v1", tags=["studies and images"])
+REPORT_SUFFIX = ".deid-report.json"  # written by the anonymiser beside the image
+
+
+@router.get("/images/{image_id}/deid-report", response_model=DeidReport,
+            summary="What de-identification did to an image (owner, editors)")
+async def deid_report(image_id: str, request: Request, user: MaybeUser) -> DeidReport:
+    """Attributes kept, removed and rewritten (keywords only), text regions redacted, quarantine reasons.
+
+    Raises: 404 `not_found` (no such image, or the caller may not see its case), 403 `not_owner`
+    (a reader who is neither the owner nor an editor), 409 `not_ready` (still being de-identified).
+    """
+    rt = request.app.state.runtime
+    async with rt.db.sessions() as session:
+        im = (await session.execute(select(images).where(images.c.id == image_id))).mappings().first()
+        if im is None or im["status"] == "receiving":
+            raise ApiError(404, "not_found", "no such image")
+        case = await repo.load_case(session, im["case_id"], user)
+    if user is None or (case["owner_id"] != user.id and not user.has("editor")):
+        raise ApiError(403, "not_owner", "only the owner and editors see de-identification reports")
+    if im["status"] == "processing":
+        raise ApiError(409, "not_ready", "the image is still being de-identified")
+    doc = await _load(rt, f"{im['case_id']}/{image_id}{REPORT_SUFFIX}")
+    if doc is None:
+        doc = {"status": im["status"], "quarantine_reasons": list(im["reasons"] or [])}
+    return DeidReport(image_id=image_id, **{k: v for k, v in doc.items() if k in DeidReport.model_fields})
+
+
+async def _load(rt: Any, key: str) -> dict[str, Any] | None:
+    try:
+        data = await rt.storage.get_bytes(rt.storage.images, key)
+    except S3Error as exc:
+        if exc.code in ("NoSuchKey", "NoSuchObject"):
+            return None
+        raise
+    doc = json.loads(data)
+    return doc if isinstance(doc, dict) else None
