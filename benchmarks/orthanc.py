@@ -63,6 +63,14 @@ def version() -> str:
     return out.stdout.strip() or "unknown"
 
 
+def _exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so `stop()` (in `finally`/`with`) still ends the server and removes its files."""
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -101,6 +109,7 @@ class Orthanc:
 
     def start(self, timeout: float = 60) -> Orthanc:
         binary = ensure_installed()
+        _exit_on_sigterm()
         cfg = self.dir / "orthanc.json"
         cfg.write_text(json.dumps(self.config(), indent=2))
         log = open(self.dir / "orthanc.log", "wb")  # noqa: SIM115 - closed with the process
