@@ -372,3 +372,52 @@ def test_table_e1_1_cross_check_nothing_it_removes_is_kept() -> None:
             continue
         assert rule.action in ("uid", "date", "datetime", "generated", "vocab", "age", "sex", "time", "pixels",
                                "sequence"), (rule.keyword, action, rule.action)
+
+
+# --- photographs and screenshots (PNG/JPEG exports) --------------------------------------------------
+
+
+def _photo() -> np.ndarray:
+    rng = np.random.default_rng(7)
+    base = np.linspace(40, 200, 256 * 256, dtype=np.float32).reshape(256, 256)
+    return (base + rng.normal(0, 3, base.shape)).clip(0, 255).astype(np.uint8)
+
+
+def test_jpeg_export_loses_exif_icc_and_comment_without_re_encoding(key: CaseKey) -> None:
+    from PIL import ImageCms
+
+    img = Image.fromarray(_photo()).convert("RGB")
+    exif = Image.Exif()
+    exif[0x013B] = NAME  # Artist
+    exif[0x010E] = f"{NAME} knee"  # ImageDescription
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    buf = BytesIO()
+    img.save(buf, format="JPEG", quality=90, exif=exif.tobytes(), icc_profile=icc, comment=NAME.encode())
+    data = buf.getvalue() + NAME.encode()
+    original = np.asarray(Image.open(BytesIO(data)).convert("RGB"))
+    result = _run(data, key)
+    assert result.status == "ready", result.reasons
+    assert result.data is not None
+    for v in _variants(NAME):
+        assert v.lower() not in result.data.lower()
+    out = Image.open(BytesIO(result.data))
+    assert "icc_profile" not in out.info and not out.getexif()
+    assert np.array_equal(np.asarray(out.convert("RGB")), original)  # same entropy-coded data
+    assert "frames_rebuilt" in result.info["report"]["pixels"]
+
+
+def test_png_export_loses_text_chunks_and_icc(key: CaseKey) -> None:
+    from PIL import ImageCms, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", NAME)
+    info.add_itxt("Comment", f"{NAME} ünïcode")
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    buf = BytesIO()
+    Image.fromarray(_photo()).save(buf, format="PNG", pnginfo=info, icc_profile=icc)
+    result = _run(buf.getvalue(), key)
+    assert result.status == "ready", result.reasons
+    assert result.data is not None and NAME.encode().lower() not in result.data.lower()
+    out = Image.open(BytesIO(result.data))
+    assert "icc_profile" not in out.info and not out.text  # type: ignore[attr-defined]
+    assert np.array_equal(np.asarray(out), _photo())
