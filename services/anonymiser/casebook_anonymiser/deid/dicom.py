@@ -31,6 +31,7 @@ MEDIA_TYPE = "application/dicom"
 NON_IMAGE_CLASSES = frozenset({"1.2.840.10008.1.3.10"})  # Media Storage Directory Storage
 METHOD = "CASEBOOK DEID ALLOW-LIST 2"
 PIXEL_DATA = tag_of("PixelData")
+CODE_VALUE, CODING_SCHEME, CODE_MEANING = (tag_of(k) for k in ("CodeValue", "CodingSchemeDesignator", "CodeMeaning"))
 _GENERATED_TEXT = frozenset(
     tag_of(k) for k in ("PatientName", "PatientID", "PatientIdentityRemoved", "DeidentificationMethod",
                         "LongitudinalTemporalInformationModified", "DeidentificationMethodCodeSequence")
@@ -54,7 +55,7 @@ class Prepared:
 @cache
 def _method_sequence(with_private: bool) -> el.Element:
     codes = list(METHOD_CODES) + ([SAFE_PRIVATE_CODE] if with_private else [])
-    items = [{0x00080100: el.text("SH", [v]), 0x00080102: el.text("SH", ["DCM"]), 0x00080104: el.text("LO", [m])}
+    items = [{CODE_VALUE: el.text("SH", [v]), CODING_SCHEME: el.text("SH", ["DCM"]), CODE_MEANING: el.text("LO", [m])}
              for v, m in codes]
     return el.Element("SQ", items=items)
 
@@ -119,7 +120,7 @@ def write(p: Prepared) -> tuple[bytes, int]:
 
 def allowed_tags(p: Prepared) -> frozenset[int]:
     extra = {t for t in p.out if (t >> 16) & 1}
-    return frozenset(rules()) | frozenset(extra) | {0x00080100, 0x00080102, 0x00080104}
+    return frozenset(rules()) | frozenset(extra) | {CODE_VALUE, CODING_SCHEME, CODE_MEANING}
 
 
 def verify(p: Prepared, data: bytes, start: int) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from pydicom.datadict import tag_for_keyword
+
 LONG_LENGTH_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
 UNDEFINED = 0xFFFFFFFF
 ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
@@ -78,20 +80,28 @@ def encode(ds: Dataset, out: bytearray, *, skip: frozenset[int] = frozenset()) -
             out += el.value
 
 
+def _meta_tag(keyword: str) -> int:
+    tag = tag_for_keyword(keyword)
+    if tag is None:  # pragma: no cover - keywords above are the standard's
+        raise KeyError(keyword)
+    return int(tag)
+
+
 def file_meta(sop_class: str, sop_instance: str, transfer_syntax: str, impl_uid: str, impl_name: str) -> bytes:
     """Preamble, prefix and File Meta Information (always Explicit VR Little Endian, PS3.10 7.1)."""
+    tag = _meta_tag
     meta: Dataset = {
-        0x00020001: Element("OB", b"\x00\x01"),
-        0x00020002: text("UI", [sop_class]),
-        0x00020003: text("UI", [sop_instance]),
-        0x00020010: text("UI", [transfer_syntax]),
-        0x00020012: text("UI", [impl_uid]),
-        0x00020013: text("SH", [impl_name]),
+        tag("FileMetaInformationVersion"): Element("OB", b"\x00\x01"),
+        tag("MediaStorageSOPClassUID"): text("UI", [sop_class]),
+        tag("MediaStorageSOPInstanceUID"): text("UI", [sop_instance]),
+        tag("TransferSyntaxUID"): text("UI", [transfer_syntax]),
+        tag("ImplementationClassUID"): text("UI", [impl_uid]),
+        tag("ImplementationVersionName"): text("SH", [impl_name]),
     }
     body = bytearray()
     encode(meta, body)
     length = bytearray()
-    _header(length, 0x00020000, "UL", 4)
+    _header(length, tag("FileMetaInformationGroupLength"), "UL", 4)
     length += struct.pack("<L", len(body))
     return b"\x00" * 128 + b"DICM" + bytes(length) + bytes(body)
 

@@ -172,8 +172,8 @@ def native_element(arr: np.ndarray) -> el.Element:
 
 def rewrite(ds: Dataset, ts: UID, little: bool) -> Pixels | None:
     """The output pixel element for the input dataset's PixelData (None when there is none)."""
-    raw = elements(ds).get(0x7FE00010)
-    for tag, vr in ((0x7FE00008, "OF"), (0x7FE00009, "OD")):
+    raw = elements(ds).get(tag_of("PixelData"))
+    for tag, vr in ((tag_of("FloatPixelData"), "OF"), (tag_of("DoubleFloatPixelData"), "OD")):
         float_raw = elements(ds).get(tag)
         if raw is None and float_raw is not None and isinstance(float_raw.value, bytes):
             need = expected_length(ds)
