@@ -430,3 +430,27 @@ def test_png_export_loses_text_chunks_and_icc(key: CaseKey) -> None:
     out = Image.open(BytesIO(result.data))
     assert "icc_profile" not in out.info and not out.text  # type: ignore[attr-defined]
     assert np.array_equal(np.asarray(out), _photo())
+
+
+def test_visible_light_colour_image_gets_a_standard_srgb_profile(key: CaseKey) -> None:
+    from pydicom.uid import VLPhotographicImageStorage
+
+    ds = _ct()
+    ds.SOPClassUID = VLPhotographicImageStorage
+    ds.file_meta.MediaStorageSOPClassUID = VLPhotographicImageStorage
+    rgb = np.stack([_photo()] * 3, axis=-1)
+    ds.Rows, ds.Columns = rgb.shape[:2]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    for kw in ("RescaleIntercept", "RescaleSlope", "PixelPaddingValue", "WindowCenter", "WindowWidth"):
+        if kw in ds:
+            delattr(ds, kw)
+    ds.ICCProfile = b"desc" + NAME.encode() * 4
+    ds.PixelData = rgb.tobytes()
+    ds["PixelData"].VR = "OB"
+    out = assert_clean(_run(_bytes(ds), key), NAME)
+    assert out is not None and out.ColorSpace == "SRGB"
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(BytesIO(out.ICCProfile))
+    assert "sRGB" in ImageCms.getProfileDescription(profile)

@@ -41,6 +41,22 @@ _GENERATED_TEXT = frozenset(
 _SEARCHED_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
 
 
+VISIBLE_LIGHT_PREFIX = "1.2.840.10008.5.1.4.1.1.77.1."
+
+
+@cache
+def srgb_profile() -> bytes:
+    """A standard sRGB ICC profile (Little CMS through Pillow), written where a colour profile is expected."""
+    from PIL import ImageCms
+
+    profile: bytes = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return profile
+
+
+def el_int(out: el.Dataset, keyword: str) -> int | None:
+    return _int(out, keyword)
+
+
 @dataclass
 class Prepared:
     """An object after the header and pixel passes, before the text check."""
@@ -90,6 +106,9 @@ def prepare(data: bytes, key: CaseKey) -> Prepared:
                 out[tag_of("PhotometricInterpretation")] = el.text("CS", [pixels.photometric])
             if tag_of("PlanarConfiguration") in out and int(ds.get("SamplesPerPixel", 1) or 1) == 1:
                 del out[tag_of("PlanarConfiguration")]
+    if sop_class.startswith(VISIBLE_LIGHT_PREFIX) and el_int(out, "SamplesPerPixel") == 3:
+        out[tag_of("ICCProfile")] = el.binary("OB", srgb_profile())
+        out[tag_of("ColorSpace")] = el.text("CS", ["SRGB"])
     sop_uid = out.get(tag_of("SOPInstanceUID"))
     if sop_uid is None:
         out[tag_of("SOPInstanceUID")] = el.text("UI", [key.uid("casebook-missing-sop:" + sop_class + str(len(data)))])
