@@ -26,6 +26,7 @@ from .allowlist import Rule, rules, tag_of
 from .dates import band_age, shift_da, shift_dt
 from .keys import CaseKey
 from .profile import STRICT_TAGS, TEXT_IDENTIFIER_TAGS, load_private_allowlist
+from .reader import elements
 from .verify import Secrets
 from .vocab import clean_code, clean_text
 
@@ -167,7 +168,7 @@ class Builder:
     def build(self, ds: PydicomDataset, *, top: bool, depth: int = 0) -> el.Dataset:
         # A snapshot of the raw elements: decoding one element (an ambiguous VR, say) makes pydicom
         # convert others in place, and the rules read raw bytes.
-        d = dict(ds._dict)
+        d: dict[int, Any] = dict(elements(ds))
         outer_codec = self.codec
         if SPECIFIC_CHARACTER_SET in d:
             self.codec = _codec(d[SPECIFIC_CHARACTER_SET])
