@@ -390,7 +390,8 @@ def test_editor_rejection_needs_reasons(stack: Any, editorial: dict[str, Service
     url = f"{mod.url}/v1/moderation/{case_id}/reject"
     reason = {"code": "poor_image_quality", "message": "Window the CT for bone."}
     for bad in ({"reasons": []}, {}, {"reasons": [{**reason, "severity": "high"}]},
-                {"reasons": [reason], "note": "extra"}, {"reasons": [{"code": "x"}]}):
+                {"reasons": [reason], "note": "extra"}, {"reasons": [{"code": "x"}]},
+                {"reasons": [{"code": "x", "message": "   "}]}, {"reasons": None}):
         r = httpx.post(url, json=bad, headers=auth(editor), timeout=10)
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request", bad
     r = httpx.post(url, json={"reasons": [reason]}, headers=auth(editor), timeout=10)
@@ -401,6 +402,36 @@ def test_editor_rejection_needs_reasons(stack: Any, editorial: dict[str, Service
     assert len(rejected) == 1
     assert rejected[0].payload["automatic"] is False and rejected[0].payload["editor_id"] == ed
     assert rejected[0].payload["reasons"] == [reason]
+
+
+def test_editors_never_decide_their_own_cases(stack: Any, editorial: dict[str, ServiceProcess],
+                                             tokens: Any) -> None:
+    mod, ach, owner = editorial["moderation"], editorial["achievements"], uid("ed")
+    owner_token, other = tokens(owner, "contributor,editor"), tokens(uid("ed"), "editor")
+    case_id = uid("c_own")
+    publish(stack, submission(case_id, owner, ["i1"]), anonymised(case_id, "i1"))
+    wait_in_queue(mod, other, case_id)
+    reason = {"reasons": [{"code": "poor_image_quality", "message": "Window the CT for bone."}]}
+    for action, body in (("claim", None), ("approve", None), ("reject", reason)):
+        r = httpx.post(f"{mod.url}/v1/moderation/{case_id}/{action}", json=body, headers=auth(owner_token),
+                       timeout=10)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "own_case", (action, r.text)
+    # another editor may decide; the owner's Collector count moves with that approval only
+    r = httpx.post(f"{mod.url}/v1/moderation/{case_id}/approve", headers=auth(other), timeout=10)
+    assert r.status_code == 200, r.text
+    wait_for(lambda: collector(ach, owner)["count"] == 1, timeout=EVENT_TIMEOUT, what="collector count")
+
+
+def test_a_replayed_self_approval_earns_nothing(stack: Any, editorial: dict[str, ServiceProcess]) -> None:
+    ach, owner = editorial["achievements"], uid("ed")
+    self_approved, approved = uid("c_self"), uid("c_ok")
+    publish(stack, envelope(CaseApproved(case_id=self_approved, owner_id=owner, editor_id=owner, revision=1,
+                                         title="Self", approved_at=datetime.now(UTC)), self_approved,
+                            producer="moderation"),
+            approval(approved, owner, datetime.now(UTC)))
+    wait_for(lambda: collector(ach, owner)["count"] == 1, timeout=EVENT_TIMEOUT, what="collector count")
+    time.sleep(1)
+    assert collector(ach, owner)["count"] == 1
 
 
 def test_deletion_and_resubmission_replace_the_item(stack: Any, editorial: dict[str, ServiceProcess],

@@ -88,6 +88,27 @@ class CaseQuarantined(Event):
     reasons: list[str] = Field(description="Stable reason codes, e.g. `burned_in_text`, `invalid_dicom`.")
 
 
+class FieldChange(Event):
+    """One text field of a case that differs from the last approved revision."""
+
+    field: str = Field(description="The field's name, e.g. `discussion`.")
+    before: str | int | list[str] | None = Field(None, description="Its value in the last approved revision.")
+    after: str | int | list[str] | None = Field(None, description="Its value in this revision.")
+
+
+class RevisionDiff(Event):
+    """What a submitted revision changes against the last approved one (all of it when none was approved)."""
+
+    base_revision: int | None = Field(None, description="The last approved revision; None when there is none.")
+    fields: list[FieldChange] = Field(default_factory=list, description="Changed text fields.")
+    studies_added: list[str] = Field(default_factory=list, description="Ids of studies added.")
+    studies_removed: list[str] = Field(default_factory=list, description="Ids of studies removed.")
+    studies_changed: list[str] = Field(default_factory=list, description="Ids of studies whose findings, "
+                                       "modality or position changed.")
+    images_added: list[str] = Field(default_factory=list, description="Ids of images added.")
+    images_removed: list[str] = Field(default_factory=list, description="Ids of images removed.")
+
+
 class CaseSubmitted(Event):
     """The owner published a case: it enters moderation."""
 
@@ -97,6 +118,8 @@ class CaseSubmitted(Event):
     revision: int = Field(description="The case's revision number at submission.")
     case: CaseSnapshot = Field(description="The submitted text.")
     image_ids: list[str] = Field(default_factory=list, description="Every image of the case at submission.")
+    diff: RevisionDiff | None = Field(None, description="What this revision changes against the last approved "
+                                      "one (optional; absent from submissions written before it existed).")
 
 
 class CaseUpdated(Event):

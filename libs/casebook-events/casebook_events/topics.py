@@ -80,7 +80,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         "case_id": _CASE, "owner_id": "alice", "revision": 4, "status": "approved", "visibility": "public",
         "listed_public": True, "changed": ["discussion"]}),
     TopicSpec(Topic.CASE_DELETED, ev.CaseDeleted, 1, "case_id", ("gateway",),
-              ("moderation", "featuring", "achievements"), {
+              ("moderation", "featuring", "achievements", "export"), {
         "case_id": _CASE, "owner_id": "alice", "deleted_by": "alice"}),
     TopicSpec(Topic.CASE_APPROVED, ev.CaseApproved, 1, "case_id", ("moderation",),
               ("gateway", "featuring", "achievements"), {

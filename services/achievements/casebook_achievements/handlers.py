@@ -9,7 +9,7 @@ from prometheus_client import Counter
 from casebook_achievements import core
 from casebook_achievements.adapters.collector import SqlCollector
 from casebook_achievements.ports import Collector, CollectorCase
-from casebook_events import AchievementAwarded, CaseApproved, CaseDeleted, CaseUpdated, Topic
+from casebook_events import AchievementAwarded, CaseApproved, CaseDeleted, CaseUpdated, Topic, lifecycle
 from casebook_platform.consumer import Delivery, Handler
 from casebook_platform.service import Runtime
 
@@ -23,7 +23,7 @@ async def set_case(store: Collector, case_id: str, owner_id: str, *, public: boo
     if known is None:
         await store.put_case(CollectorCase(case_id, owner_id, bool(public), deleted, revision))
         return
-    if known.deleted or (revision and revision < known.revision):
+    if not lifecycle.newer_wins(known.revision, revision or known.revision, deleted=known.deleted):
         return
     await store.put_case(CollectorCase(case_id, known.owner_id, known.public if public is None else public, deleted,
                                        max(revision, known.revision)))
@@ -50,6 +50,8 @@ def handlers(*, collector: CollectorFor, awarded: Counter) -> dict[str, Handler]
 
     async def approved(d: Delivery) -> None:
         e: CaseApproved = d.event
+        if not lifecycle.may_decide(e.editor_id, e.owner_id):
+            return  # a self-approval earns nothing (moderation refuses them; this holds for a replayed log too)
         store = collector(d)
         await set_case(store, e.case_id, e.owner_id, public=True, revision=e.revision)
         await award(d, store, e.owner_id, awarded)

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert
 
-from casebook_events import ExportFailed, ExportReady, ExportRequested, Topic
+from casebook_events import CaseDeleted, ExportFailed, ExportReady, ExportRequested, Topic
 from casebook_export import archive, core
+from casebook_export.adapters import deletions
 from casebook_export.adapters.db import jobs
 from casebook_export.settings import Settings
 from casebook_platform.consumer import Delivery, Handler
@@ -31,6 +32,9 @@ def build_handlers(rt: Runtime) -> dict[str, Handler]:
         values: dict[str, Any] = {"id": e.export_id, "requested_by": e.requested_by, "kind": e.kind,
                                   "title": e.title[:300], "fingerprint": e.fingerprint,
                                   "request": e.model_dump(mode="json"), "status": "queued"}
+        if await deletions.any_deleted(d.session, [c.case_id for c in e.cases]):
+            values.update(status=deletions.DELETED)  # a case of it was deleted first: never built
+            reuse = None
         if reuse:
             values.update(status="ready", progress=1.0, object_key=reuse["object_key"], size=reuse["size"],
                           sha256=reuse["sha256"], expires_at=reuse["expires_at"])
@@ -38,7 +42,15 @@ def build_handlers(rt: Runtime) -> dict[str, Handler]:
                                      sha256=reuse["sha256"], expires_at=reuse["expires_at"]), key=e.export_id)
         await d.session.execute(insert(jobs).values(**values).on_conflict_do_nothing())
 
-    return {Topic.EXPORT_REQUESTED: requested}
+    async def deleted(d: Delivery) -> None:
+        e: CaseDeleted = d.event
+        await deletions.remember_deleted(d.session, e.case_id)
+        # The archives go before the commit: a store that fails rolls the deletion back and the event is
+        # retried; removing them twice is harmless.
+        for key in await deletions.delete_jobs_of(d.session, e.case_id):
+            await deletions.remove_every_version(rt.storage.client, rt.storage.exports, key)
+
+    return {Topic.EXPORT_REQUESTED: requested, Topic.CASE_DELETED: deleted}
 
 
 async def _claim(rt: Runtime, lease_s: int) -> dict[str, Any] | None:
@@ -99,9 +111,13 @@ async def run_job(rt: Runtime, job: dict[str, Any], built: Any) -> None:
         return
     expires_at = core.expires(datetime.now(UTC), settings.export_ttl_seconds)
     async with rt.db.transaction() as s:
-        await s.execute(jobs.update().where(jobs.c.id == job["id"]).values(
+        done = await s.execute(jobs.update().where(jobs.c.id == job["id"], jobs.c.status == "running").values(
             status="ready", progress=1.0, object_key=key, size=result.size, sha256=result.sha256,
             expires_at=expires_at, updated_at=datetime.now(UTC)))
+        if done.rowcount == 0:  # type: ignore[attr-defined]
+            # Its case was deleted while the archive was built: the archive goes too.
+            await deletions.remove_every_version(rt.storage.client, rt.storage.exports, key)
+            return
         await rt.emit(s, ExportReady(export_id=job["id"], object_key=key, size=result.size, sha256=result.sha256,
                                      expires_at=expires_at), key=job["id"])
     rt.relay.nudge()

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from casebook_export.adapters.db import jobs
+from casebook_export.adapters.deletions import DELETED
 from casebook_platform.auth import CurrentUser
 from casebook_platform.errors import ApiError
 
@@ -29,7 +30,7 @@ async def get_export(export_id: str, request: Request, user: CurrentUser) -> Exp
     rt = request.app.state.runtime
     async with rt.db.sessions() as s:
         row = (await s.execute(select(jobs).where(jobs.c.id == export_id))).mappings().first()
-    if row is None or (row["requested_by"] != user.id and not user.has("admin")):
+    if row is None or row["status"] == DELETED or (row["requested_by"] != user.id and not user.has("admin")):
         raise ApiError(404, "not_found", "no such export")
     url = None
     if row["status"] == "ready" and row["object_key"]:

@@ -8,8 +8,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# status values (API.md): draft, unlisted, submitted, in_review, approved, rejected
-PUBLISHED_STATES = frozenset({"submitted", "in_review", "approved", "rejected"})
+from casebook_events.lifecycle import Status, Visibility, can_submit
+
+# The text fields of a case, in the order of the edit form (each one is frozen into a revision).
+TEXT_FIELDS = ("title", "presentation", "patient_age", "patient_sex", "systems", "tags", "diagnosis",
+               "diagnostic_certainty", "discussion")
+ADULT_AGE = 18
 
 
 @dataclass(frozen=True)
@@ -39,12 +43,19 @@ def can_view(case: Mapping[str, Any], viewer: Viewer) -> bool:
         return True
     if bool(case["listed_public"]):
         return True
-    return viewer.is_editor and case["visibility"] == "public"
+    return viewer.is_editor and case["visibility"] == Visibility.PUBLIC
 
 
 def sees_current_version(case: Mapping[str, Any], viewer: Viewer) -> bool:
     """Owners and editors see the latest text; others see the approved version while an edit is reviewed."""
     return (viewer.id is not None and case["owner_id"] == viewer.id) or viewer.is_editor
+
+
+def moderation_status(status: str) -> str:
+    """The `moderation.status` of a case: where its latest submission stands."""
+    shown: dict[str, str] = {Status.SUBMITTED: "pending", Status.IN_REVIEW: "in_review",
+                             Status.APPROVED: "approved", Status.REJECTED: "rejected"}
+    return shown.get(status, "not_submitted")
 
 
 def limit_code(visibility: str) -> str:
@@ -53,7 +64,86 @@ def limit_code(visibility: str) -> str:
 
 def can_publish(status: str) -> bool:
     """A case may be (re)submitted from draft, unlisted, rejected, or approved (an edited approved case)."""
-    return status in {"draft", "unlisted", "rejected", "approved"}
+    return can_submit(status)
+
+
+def public_age(age: int | None) -> int | str | None:
+    """An age as readers see it: children exactly; adults to the nearest 5 years (never shown as 90, which
+    would read as the open band); `90+` for anyone older than 89 (HIPAA safe harbour)."""
+    if age is None or age < ADULT_AGE:
+        return age
+    if age > 89:
+        return "90+"
+    return min(85, int(age / 5 + 0.5) * 5)
+
+
+COMPLETENESS_ITEMS = ("presentation", "patient_age", "patient_sex", "systems", "findings", "discussion", "tags",
+                      "ready_image")
+
+
+def completeness(case: Mapping[str, Any], studies: Iterable[Mapping[str, Any]], ready_images: int
+                 ) -> dict[str, Any]:
+    """How complete a case is, the way an editor scores it: each item counts once, and the findings
+    count once per study (`findings:study-<position>`; `findings` when there is no study yet)."""
+    missing: list[str] = []
+    total = 0
+    for name, present in (("presentation", bool(str(case.get("presentation") or "").strip())),
+                          ("patient_age", case.get("patient_age") is not None),
+                          ("patient_sex", case.get("patient_sex") is not None),
+                          ("systems", bool(case.get("systems")))):
+        total += 1
+        if not present:
+            missing.append(name)
+    study_list = list(studies)
+    if not study_list:
+        total += 1
+        missing.append("findings")
+    for s in study_list:
+        total += 1
+        if not str(s.get("findings") or "").strip():
+            missing.append(f"findings:study-{s['position']}")
+    for name, present in (("discussion", bool(str(case.get("discussion") or "").strip())),
+                          ("tags", bool(case.get("tags"))), ("ready_image", ready_images > 0)):
+        total += 1
+        if not present:
+            missing.append(name)
+    return {"percent": round(100 * (total - len(missing)) / total), "missing": missing}
+
+
+def freeze(case: Mapping[str, Any], studies: Iterable[Mapping[str, Any]], image_ids: Iterable[str]
+           ) -> dict[str, Any]:
+    """The frozen content of a revision: the text, the studies with their findings, the exact image set."""
+    return {**{k: case[k] for k in TEXT_FIELDS},
+            "studies": [{"id": s["id"], "position": s["position"], "modality": s["modality"],
+                         "findings": s["findings"]} for s in studies],
+            "image_ids": list(image_ids)}
+
+
+def revision_diff(base: Mapping[str, Any] | None, new: Mapping[str, Any], base_revision: int | None = None
+                  ) -> dict[str, Any]:
+    """What changed from the last approved revision (`base`; None: nothing approved yet, all is new):
+    text fields with before and after, studies added / removed / changed, images added / removed."""
+    old: Mapping[str, Any] = base or {}
+    fields = [{"field": k, "before": old.get(k), "after": new.get(k)} for k in TEXT_FIELDS
+              if base is None or old.get(k) != new.get(k)]
+    old_studies = {s["id"]: s for s in old.get("studies", [])}
+    new_studies = {s["id"]: s for s in new.get("studies", [])}
+    old_images, new_images = list(old.get("image_ids", [])), list(new.get("image_ids", []))
+    return {
+        "base_revision": base_revision,
+        "fields": fields,
+        "studies_added": [i for i in new_studies if i not in old_studies],
+        "studies_removed": [i for i in old_studies if i not in new_studies],
+        "studies_changed": [i for i in new_studies if i in old_studies and new_studies[i] != old_studies[i]],
+        "images_added": [i for i in new_images if i not in set(old_images)],
+        "images_removed": [i for i in old_images if i not in set(new_images)],
+    }
+
+
+def is_empty_diff(diff: Mapping[str, Any]) -> bool:
+    """True when a diff records no change at all."""
+    return not any(diff[k] for k in ("fields", "studies_added", "studies_removed", "studies_changed",
+                                     "images_added", "images_removed"))
 
 
 def series_key(image: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from casebook_events import (
     CaseAnonymised,
     CaseApproved,
@@ -17,16 +15,22 @@ from casebook_events import (
     ExportFailed,
     ExportReady,
     Topic,
+    lifecycle,
 )
+from casebook_events.lifecycle import RevisionStatus, Status, Visibility
 from casebook_gateway import repo
-from casebook_gateway.adapters.db import cases, exports, images
+from casebook_gateway.adapters import casestore, revisions
+from casebook_gateway.adapters.db import exports, images
 from casebook_platform.consumer import Delivery, Handler
 from casebook_platform.service import Runtime
 
+# A decision applies to a revision still submitted, or superseded by a newer submission it raced with (the
+# editor decided on what they saw); a withdrawn revision, or one already decided, stays as it is.
+DECIDABLE = frozenset({RevisionStatus.SUBMITTED, RevisionStatus.SUPERSEDED})
+
 
 async def _case(d: Delivery, case_id: str) -> dict[str, Any] | None:
-    row = (await d.session.execute(select(cases).where(cases.c.id == case_id).with_for_update())).mappings().first()
-    return dict(row) if row else None
+    return await casestore.get_case(d.session, case_id, lock=True)
 
 
 def build_handlers(rt: Runtime) -> dict[str, Handler]:
@@ -55,28 +59,45 @@ def build_handlers(rt: Runtime) -> dict[str, Handler]:
     async def approved(d: Delivery) -> None:
         e: CaseApproved = d.event
         case = await _case(d, e.case_id)
-        if case is None or case["visibility"] != "public" or e.revision != case["revision"]:
-            return  # deleted, withdrawn, or edited since: the newer revision is under review
-        snap = (await repo.snapshot(d.session, case)).model_dump(mode="json")
-        # Images added after this approval stay private until the next one.
-        snap["image_ids"] = list((await d.session.execute(select(images.c.id).where(
-            images.c.case_id == e.case_id, images.c.status == "ready"))).scalars())
-        await d.session.execute(cases.update().where(cases.c.id == e.case_id).values(
-            status="approved", listed_public=True, approved_at=e.approved_at, public_snapshot=snap,
-            moderation_reasons=[], updated_at=datetime.now(UTC)))
+        if case is None or case["visibility"] != Visibility.PUBLIC:
+            return  # deleted or withdrawn meanwhile
+        rev = await revisions.get(d.session, e.case_id, e.revision, for_update=True)
+        if rev is None or rev.status not in DECIDABLE:
+            return  # withdrawn (or already decided): nothing to publish
+        # The approved revision is published as it was frozen, whatever the case holds by now; an edit made
+        # since stays pending (and, when it was submitted, stays in moderation).
+        current = e.revision == case["revision"]
+        values: dict[str, Any] = {"listed_public": True, "approved_at": e.approved_at, "public_snapshot": rev.content,
+                                  "updated_at": datetime.now(UTC)}
+        if current:
+            values.update(status=Status.APPROVED, moderation_reasons=[])
+        await casestore.update_case(d.session, e.case_id, **values)
+        await revisions.decide(d.session, e.case_id, e.revision, status=RevisionStatus.APPROVED, by=e.editor_id,
+                               at=e.approved_at)
         await repo.record(d.session, e.case_id, actor=e.editor_id, action="approved", from_status=case["status"],
-                          to_status="approved", revision=e.revision)
+                          to_status=Status.APPROVED if current else case["status"], revision=e.revision)
 
     async def rejected(d: Delivery) -> None:
         e: CaseRejected = d.event
         case = await _case(d, e.case_id)
-        if case is None or e.revision != case["revision"] or case["status"] not in ("submitted", "in_review"):
+        if case is None:
+            return
+        rev = await revisions.get(d.session, e.case_id, e.revision, for_update=True)
+        if rev is None or rev.status not in DECIDABLE:
             return
         reasons = [r.model_dump() for r in e.reasons]
-        await d.session.execute(cases.update().where(cases.c.id == e.case_id).values(
-            status="rejected", moderation_reasons=reasons, updated_at=datetime.now(UTC)))
-        await repo.record(d.session, e.case_id, actor=e.editor_id or "automatic-checks", action="rejected",
-                          from_status=case["status"], to_status="rejected", reasons=reasons, revision=e.revision)
+        actor = e.editor_id or "automatic-checks"
+        await revisions.decide(d.session, e.case_id, e.revision, status=RevisionStatus.REJECTED, by=actor,
+                               at=datetime.now(UTC), reasons=reasons)
+        if e.revision != case["revision"] or not lifecycle.is_under_review(case["status"]):
+            return  # a newer revision is in play: the rejection is recorded on its own revision only
+        # A case never approved returns to its owner as a draft (it counts against the draft limit again);
+        # an approved case keeps its published revision public.
+        status, visibility = lifecycle.after_rejection(bool(case["listed_public"]))
+        await casestore.update_case(d.session, e.case_id, status=status, visibility=visibility,
+                                    moderation_reasons=reasons, updated_at=datetime.now(UTC))
+        await repo.record(d.session, e.case_id, actor=actor, action="rejected", from_status=case["status"],
+                          to_status=status, reasons=reasons, revision=e.revision)
 
     async def featured(d: Delivery) -> None:
         e: CaseFeatured = d.event

@@ -114,11 +114,19 @@ class StudyOut(BaseModel):
     images: int
 
 
+class Completeness(BaseModel):
+    percent: int = Field(description="Share of the items an editor looks for that the case has, 0–100.")
+    missing: list[str] = Field(description="What is missing: `presentation`, `patient_age`, `patient_sex`, "
+                               "`systems`, `findings:study-<n>` (or `findings` with no study), `discussion`, "
+                               "`tags`, `ready_image`.")
+
+
 class CaseOut(BaseModel):
     id: str
     title: str
     presentation: str
-    patient_age: int | None
+    patient_age: int | str | None = Field(description="Years. Readers see an adult's age rounded to 5 years, "
+                                          "and `90+` above 89; the owner and editors see what was entered.")
     patient_sex: str | None
     systems: list[str]
     tags: list[str]
@@ -135,6 +143,7 @@ class CaseOut(BaseModel):
     licence_url: str
     attribution: str
     share_url: str | None = None
+    completeness: Completeness | None = Field(None, description="The owner's view only.")
     created_at: datetime
     updated_at: datetime
 
@@ -153,8 +162,64 @@ class ImageOut(BaseModel):
     url: str | None
 
 
+class RejectedMember(BaseModel):
+    name: str = Field(description="The member's path inside the zip.")
+    code: str = Field(description="Why it was refused: `invalid_dicom`, `invalid_image`, `unsupported_media`.")
+    message: str
+
+
 class UploadAccepted(BaseModel):
     images: list[dict[str, str]]
+    rejected: list[RejectedMember] = Field(default_factory=list,
+                                           description="Members of a zip that were refused, each with its code.")
+
+
+class FieldChange(BaseModel):
+    field: str
+    before: Any = None
+    after: Any = None
+
+
+class RevisionDiffOut(BaseModel):
+    base_revision: int | None = Field(description="The last approved revision compared against (None: none yet).")
+    fields: list[FieldChange]
+    studies_added: list[str]
+    studies_removed: list[str]
+    studies_changed: list[str]
+    images_added: list[str]
+    images_removed: list[str]
+
+
+class RevisionSummary(BaseModel):
+    n: int
+    status: str = Field(description="`pending` (changed since the last submission, not submitted yet), "
+                        "`submitted`, `approved`, `rejected`, `superseded` or `withdrawn`.")
+    submitted_at: datetime | None
+    decided_at: datetime | None
+    decided_by: str | None
+    reasons: list[ReasonOut]
+    diff: RevisionDiffOut
+
+
+class RevisionStudy(BaseModel):
+    id: str
+    position: int
+    modality: str
+    findings: str
+
+
+class RevisionOut(RevisionSummary):
+    title: str
+    presentation: str
+    patient_age: int | None
+    patient_sex: str | None
+    systems: list[str]
+    tags: list[str]
+    diagnosis: str
+    diagnostic_certainty: str | None
+    discussion: str
+    studies: list[RevisionStudy]
+    image_ids: list[str]
 
 
 class HistoryEntry(BaseModel):

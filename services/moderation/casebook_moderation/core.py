@@ -33,6 +33,12 @@ class ImageState:
     flags: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
     identifier_digests: tuple[str, ...] = ()
+    study_id: str | None = None
+    modality: str | None = None
+    series_uid: str | None = None
+    rows: int | None = None
+    columns: int | None = None
+    frames: int | None = None
 
 
 @dataclass(frozen=True)
@@ -123,3 +129,47 @@ def failures(checks: Iterable[Check]) -> list[Check]:
 def claim_conflict(claimed_by: str | None, expires_at: datetime | None, editor_id: str, now: datetime) -> bool:
     """True when another editor holds an unexpired claim (the caller's own claim never conflicts)."""
     return claimed_by is not None and claimed_by != editor_id and expires_at is not None and expires_at > now
+
+
+# Advisory image-quality checks: what editors push back for, shown to editors and the owner, never a reason
+# to reject on their own (a single key image is a legitimate case).
+MIN_TEACHING_PIXELS = 256  # shorter side; smaller images cannot show what a case teaches
+CROSS_SECTIONAL = frozenset({"CT", "MR", "PT", "NM"})
+
+
+@dataclass(frozen=True)
+class Advice:
+    """One advisory finding about image quality."""
+
+    code: str
+    message: str
+    image_ids: tuple[str, ...]
+
+
+def quality_advice(image_ids: Sequence[str], images: Mapping[str, ImageState]) -> list[Advice]:
+    """Advisory checks over the submitted images that were de-identified, in a stable order of codes:
+    `image_too_small`, `mixed_modalities`, `single_slice`."""
+    ready = [images[i] for i in image_ids if i in images and images[i].status == "ready"]
+    out: list[Advice] = []
+    small = tuple(i.image_id for i in ready if i.rows is not None and i.columns is not None
+                  and min(i.rows, i.columns) < MIN_TEACHING_PIXELS)
+    if small:
+        out.append(Advice("image_too_small", f"{len(small)} image(s) are smaller than {MIN_TEACHING_PIXELS} pixels "
+                          "on a side; upload the original resolution.", small))
+    by_study: dict[str, list[ImageState]] = {}
+    for i in ready:
+        by_study.setdefault(i.study_id or "", []).append(i)
+    mixed = tuple(i.image_id for group in by_study.values()
+                  if len({m.modality for m in group if m.modality}) > 1 for i in group)
+    if mixed:
+        out.append(Advice("mixed_modalities", "A study holds images of more than one modality; put each modality "
+                          "in its own study.", mixed))
+    by_series: dict[str, list[ImageState]] = {}
+    for i in ready:
+        if i.modality in CROSS_SECTIONAL and i.series_uid:
+            by_series.setdefault(i.series_uid, []).append(i)
+    single = tuple(g[0].image_id for g in by_series.values() if len(g) == 1 and (g[0].frames or 1) == 1)
+    if single:
+        out.append(Advice("single_slice", f"{len(single)} cross-sectional series hold a single slice; upload the "
+                          "stack so that readers can scroll through it (a key image alone is fine).", single))
+    return out

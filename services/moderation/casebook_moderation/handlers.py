@@ -20,6 +20,7 @@ from casebook_events import (
     CaseUpdated,
     Reason,
     Topic,
+    lifecycle,
 )
 from casebook_moderation import core
 from casebook_moderation.adapters import queue
@@ -27,21 +28,19 @@ from casebook_moderation.metrics import ModerationMetrics, domain_metrics
 from casebook_platform.consumer import Delivery, Handler
 from casebook_platform.service import Runtime
 
-# Statuses in which a case is still awaiting moderation; any other status in `case.updated` withdraws it.
-UNDER_REVIEW = frozenset({"submitted", "in_review"})
-
 
 async def evaluate(d: Delivery, case_id: str, m: ModerationMetrics) -> None:
     """Run the checks once every image is in; a failing case goes straight back to its owner."""
     item = await queue.get_item(d.session, case_id, for_update=True)
     if item is None or item.state not in queue.OPEN_STATES:
         return
-    checks = core.run_checks(case_id, CaseSnapshot.model_validate(item.snapshot), item.image_ids,
-                             await queue.case_images(d.session, case_id))
+    images = await queue.case_images(d.session, case_id)
+    checks = core.run_checks(case_id, CaseSnapshot.model_validate(item.snapshot), item.image_ids, images)
     if checks is None:
         return
     failed = core.failures(checks)
-    await queue.update_item(d.session, case_id, checks=[asdict(c) for c in checks], state="waiting")
+    advice = [{**asdict(a), "image_ids": list(a.image_ids)} for a in core.quality_advice(item.image_ids, images)]
+    await queue.update_item(d.session, case_id, checks=[asdict(c) for c in checks], advice=advice, state="waiting")
     if failed:
         await queue.decide(d.session, item, approve=False, editor_id=None, now=datetime.now(UTC),
                            reasons=[Reason(code=c.code, message=c.message) for c in failed],
@@ -70,19 +69,20 @@ def build_handlers(rt: Runtime) -> dict[str, Handler]:
         await queue.lock_case(d.session, e.case_id)
         await queue.record_image(d.session, e.case_id, core.ImageState(
             image_id=e.image_id, status="ready", flags=tuple(e.flags),
-            identifier_digests=tuple(e.identifier_digests)))
+            identifier_digests=tuple(e.identifier_digests), study_id=e.study_id, modality=e.modality,
+            series_uid=e.series_uid, rows=e.rows, columns=e.columns, frames=e.frames))
         await evaluate(d, e.case_id, m)
 
     async def quarantined(d: Delivery) -> None:
         e: CaseQuarantined = d.event
         await queue.lock_case(d.session, e.case_id)
         await queue.record_image(d.session, e.case_id, core.ImageState(
-            image_id=e.image_id, status="quarantined", reasons=tuple(e.reasons)))
+            image_id=e.image_id, status="quarantined", reasons=tuple(e.reasons), study_id=e.study_id))
         await evaluate(d, e.case_id, m)
 
     async def updated(d: Delivery) -> None:
         e: CaseUpdated = d.event
-        if e.status not in UNDER_REVIEW:
+        if not lifecycle.is_under_review(e.status):  # any other status withdraws it
             await queue.lock_case(d.session, e.case_id)
             await queue.close_case(d.session, e.case_id, e.owner_id, state="withdrawn", revision=e.revision)
 

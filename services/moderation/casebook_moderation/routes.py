@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from casebook_events import Reason
+from casebook_events import Reason, lifecycle
 from casebook_moderation import core
 from casebook_moderation.adapters import queue
 from casebook_moderation.metrics import domain_metrics
@@ -29,6 +29,12 @@ class CheckOut(BaseModel):
     message: str
 
 
+class AdviceOut(BaseModel):
+    code: str = Field(description="`image_too_small`, `mixed_modalities` or `single_slice`.")
+    message: str
+    image_ids: list[str]
+
+
 class QueueItemOut(BaseModel):
     case_id: str
     owner_id: str
@@ -38,6 +44,18 @@ class QueueItemOut(BaseModel):
     claimed_by: str | None = Field(description="The editor holding an unexpired claim, if any.")
     claim_expires_at: datetime | None
     checks: list[CheckOut]
+    advice: list[AdviceOut] = Field(description="Advisory image-quality findings; they never reject a case.")
+    diff: dict[str, Any] | None = Field(description="What the submission changes against the last approved "
+                                        "revision: fields (before/after), studies and images added/removed.")
+    own_case: bool = Field(False, description="True when the caller owns the case (they may not decide on it).")
+
+
+class ChecksOut(BaseModel):
+    case_id: str
+    revision: int
+    state: str = Field(description="`checking`, `waiting`, `approved`, `rejected`, `withdrawn`.")
+    checks: list[CheckOut]
+    advice: list[AdviceOut]
 
 
 class QueuePage(BaseModel):
@@ -69,12 +87,13 @@ class DecisionOut(BaseModel):
     reasons: list[Reason] = Field(default_factory=list)
 
 
-def _item_out(row: Row[Any], now: datetime) -> QueueItemOut:
+def _item_out(row: Row[Any], now: datetime, caller: str) -> QueueItemOut:
     held = row.claim_expires_at is not None and row.claim_expires_at > now
     return QueueItemOut(case_id=row.case_id, owner_id=row.owner_id, title=row.title, revision=row.revision,
                         submitted_at=row.submitted_at, claimed_by=row.claimed_by if held else None,
                         claim_expires_at=row.claim_expires_at if held else None,
-                        checks=[CheckOut(**c) for c in row.checks])
+                        checks=[CheckOut(**c) for c in row.checks], advice=[AdviceOut(**a) for a in row.advice],
+                        diff=row.diff, own_case=row.owner_id == caller)
 
 
 def _editor(request: Request, user: Principal) -> Runtime:
@@ -88,6 +107,8 @@ async def _open_item(session: AsyncSession, case_id: str, editor_id: str, now: d
     item = await queue.get_item(session, case_id, for_update=True)
     if item is None or item.state != "waiting":
         raise ApiError(404, "not_found", "no such case in the moderation queue")
+    if not lifecycle.may_decide(editor_id, item.owner_id):
+        raise ApiError(403, "own_case", "editors never claim, approve or reject their own cases")
     if core.claim_conflict(item.claimed_by, item.claim_expires_at, editor_id, now):
         raise ApiError(409, "already_claimed", f"claimed by another editor until {item.claim_expires_at:%H:%M} UTC")
     return item
@@ -104,7 +125,7 @@ async def list_queue(request: Request, user: CurrentUser, limit: int = Query(50,
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = encode_cursor(rows[-1].submitted_at, rows[-1].case_id) if more else None
-    return QueuePage(items=[_item_out(r, now) for r in rows], next_cursor=nxt)
+    return QueuePage(items=[_item_out(r, now, user.id) for r in rows], next_cursor=nxt)
 
 
 @router.post("/{case_id}/claim", response_model=QueueItemOut, summary="Claim a case for review")
@@ -117,7 +138,7 @@ async def claim(case_id: str, request: Request, user: CurrentUser) -> QueueItemO
         await queue.update_item(session, case_id, claimed_by=user.id, claim_expires_at=now + ttl)
         row = await queue.get_item(session, case_id)
     assert row is not None
-    return _item_out(row, now)
+    return _item_out(row, now, user.id)
 
 
 @router.post("/{case_id}/approve", response_model=DecisionOut, summary="Approve: the case becomes public")
@@ -146,3 +167,16 @@ async def reject(case_id: str, body: RejectIn, request: Request, user: CurrentUs
     domain_metrics(rt.metrics).rejected.labels("editor").inc()
     return DecisionOut(case_id=case_id, revision=item.revision, status="rejected", editor_id=user.id,
                        decided_at=now, reasons=reasons)
+
+
+@router.get("/{case_id}/checks", response_model=ChecksOut,
+            summary="The automatic checks and image-quality advice of a case's latest submission (owner, editors)")
+async def case_checks(case_id: str, request: Request, user: CurrentUser) -> ChecksOut:
+    rt: Runtime = request.app.state.runtime
+    async with rt.db.sessions() as session:
+        item = await queue.get_item(session, case_id)
+    if item is None or item.revision == 0 or item.state == "deleted" or (
+            item.owner_id != user.id and not lifecycle.is_editor(user.roles)):
+        raise ApiError(404, "not_found", "no submission of this case is known")
+    return ChecksOut(case_id=case_id, revision=item.revision, state=item.state,
+                     checks=[CheckOut(**c) for c in item.checks], advice=[AdviceOut(**a) for a in item.advice])

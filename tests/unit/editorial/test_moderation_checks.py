@@ -133,3 +133,30 @@ def test_claim_conflict() -> None:
     assert not core.claim_conflict("ed1", later, "ed1", now)
     assert not core.claim_conflict("ed1", earlier, "ed2", now)
     assert not core.claim_conflict(None, None, "ed2", now)
+
+
+def _img(image_id: str, **kw: object) -> core.ImageState:
+    base: dict[str, object] = {"status": "ready", "study_id": "s1", "modality": "CT", "series_uid": "2.25.1",
+                               "rows": 512, "columns": 512, "frames": 1}
+    return core.ImageState(image_id=image_id, **{**base, **kw})  # type: ignore[arg-type]
+
+
+def test_quality_advice_is_quiet_for_a_good_stack() -> None:
+    images = {f"i{n}": _img(f"i{n}") for n in range(3)}
+    assert core.quality_advice(list(images), images) == []
+
+
+def test_quality_advice_names_small_mixed_and_single_slice_images() -> None:
+    images = {"a": _img("a", rows=128, columns=128, series_uid="2.25.9"), "b": _img("b", modality="MR"),
+              "c": _img("c", modality="MR"), "d": _img("d", study_id="s2", modality="CR", series_uid="2.25.7"),
+              "q": _img("q", status="quarantined", rows=10, columns=10)}
+    advice = {a.code: a.image_ids for a in core.quality_advice(list(images), images)}
+    assert list(advice) == ["image_too_small", "mixed_modalities", "single_slice"]
+    assert advice["image_too_small"] == ("a",)  # the quarantined image is not published: no advice about it
+    assert set(advice["mixed_modalities"]) == {"a", "b", "c"}
+    assert advice["single_slice"] == ("a",)  # a radiograph (CR) is a single image by nature
+
+
+def test_a_multiframe_series_is_a_stack() -> None:
+    images = {"a": _img("a", frames=40)}
+    assert core.quality_advice(["a"], images) == []

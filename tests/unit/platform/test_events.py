@@ -45,7 +45,7 @@ def test_envelope_rejects_garbage_and_unknown_types() -> None:
 
 def test_consumers_per_service_follow_the_design() -> None:
     assert set(consumed_by("anonymiser")) == {"case.uploaded"}
-    assert set(consumed_by("export")) == {"export.requested"}
+    assert set(consumed_by("export")) == {"export.requested", "case.deleted"}  # a deleted case takes its exports
     assert {"case.approved", "case.deleted"} <= set(consumed_by("featuring"))
     assert {"case.approved", "case.deleted"} <= set(consumed_by("achievements"))
     assert {"case.submitted", "case.anonymised", "case.quarantined"} <= set(consumed_by("moderation"))

@@ -28,3 +28,11 @@ jobs = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+# Cases deleted so far: an export of one of them is never built, even when its request arrives late
+# (a deletion is final).
+deleted_cases = Table(
+    "deleted_cases", metadata,
+    Column("case_id", String(40), primary_key=True),
+    Column("deleted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

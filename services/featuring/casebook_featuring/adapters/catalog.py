@@ -9,7 +9,7 @@ from sqlalchemy import Row, delete, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from casebook_events import CaseApproved
+from casebook_events import CaseApproved, lifecycle
 from casebook_featuring.adapters.db import cases, featured, months
 
 
@@ -27,7 +27,7 @@ async def get_listed(session: AsyncSession, case_id: str) -> Row[Any] | None:
 async def record_approval(session: AsyncSession, e: CaseApproved) -> None:
     """List an approved case; an approval older than what we know, or of a deleted case, changes nothing."""
     row = await get_case(session, e.case_id, for_update=True)
-    if row is not None and (row.deleted or e.revision < row.revision):
+    if row is not None and not lifecycle.newer_wins(row.revision, e.revision, deleted=row.deleted):
         return
     values = {"owner_id": e.owner_id, "title": e.title, "revision": e.revision, "approved_at": e.approved_at,
               "listed": True}
@@ -44,7 +44,7 @@ async def delist(session: AsyncSession, case_id: str, owner_id: str, *, revision
         await session.execute(insert(cases).values(case_id=case_id, owner_id=owner_id, revision=revision,
                                                    listed=False, deleted=deleted))
         return
-    if row.deleted or (not deleted and revision < row.revision):
+    if row.deleted or (not deleted and not lifecycle.newer_wins(row.revision, revision, deleted=False)):
         return
     await session.execute(cases.update().where(cases.c.case_id == case_id).values(
         listed=False, deleted=deleted, revision=max(revision, row.revision)))

@@ -126,4 +126,23 @@ exports = Table(
     Column("expires_at", DateTime(timezone=True)),
     Column("error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Every case the archive holds (a playlist's presentation holds several): deleting one deletes the export.
+    Column("case_ids", JSONB, nullable=False, server_default="[]"),
+)
+
+# One row per submission of a case, frozen when it was submitted: the text, the studies with their findings,
+# the exact set of images, and what changed since the last approved revision. Approval publishes one of these.
+revisions = Table(
+    "case_revisions", metadata,
+    Column("case_id", String(40), ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True),
+    Column("n", Integer, primary_key=True),
+    # submitted | approved | rejected | superseded | withdrawn (casebook_events.lifecycle.RevisionStatus)
+    Column("status", String(16), nullable=False),
+    Column("content", JSONB, nullable=False),
+    Column("diff", JSONB, nullable=False, server_default="{}"),
+    Column("reasons", JSONB, nullable=False, server_default="[]"),
+    Column("submitted_by", String(200), nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("decided_by", String(200)),
+    Column("decided_at", DateTime(timezone=True)),
 )

@@ -20,18 +20,27 @@ router = APIRouter(prefix="/v1", tags=["exports"])
 
 
 async def export_case(session: Any, case: dict[str, Any], *, public_version: bool) -> ExportCase:
-    """What the export service needs of one case: its text and its ready images in stack order."""
+    """What the export service needs of one case: its text and its ready images in stack order.
+
+    `public_version`: the published revision (its text, studies and images) as readers see it, the age
+    rounded; otherwise the owner's working copy.
+    """
     snap = await repo.snapshot(session, case)
-    if public_version and case["status"] != "approved" and case.get("public_snapshot"):
-        snap = snap.model_copy(update={k: v for k, v in case["public_snapshot"].items() if k in repo.TEXT_FIELDS})
+    study_list = await repo.study_rows(session, case["id"])
     rows = [dict(r) for r in (await session.execute(select(images).where(images.c.case_id == case["id"],
                                                                          images.c.status == "ready")
                                                     .order_by(images.c.seq))).mappings()]
-    approved = (case.get("public_snapshot") or {}).get("image_ids") if public_version else None
-    if approved is not None:
-        rows = [r for r in rows if r["id"] in set(approved)]
+    if public_version:
+        frozen = case.get("public_snapshot") or {}
+        approved = set(frozen.get("image_ids", []))
+        rows = [r for r in rows if r["id"] in approved]
+        study_list = frozen.get("studies", study_list)
+        text = {k: v for k, v in frozen.items() if k in repo.TEXT_FIELDS}
+        age = core.public_age(text.get("patient_age", case["patient_age"]))
+        text["patient_age"] = age if isinstance(age, int) or age is None else 90  # the 90+ band's floor
+        snap = snap.model_copy(update={**text, "findings": [s["findings"] for s in study_list]})
     studies_out = []
-    for s in await repo.study_rows(session, case["id"]):
+    for s in study_list:
         series = core.order_series([r for r in rows if r["study_id"] == s["id"]])
         studies_out.append(ExportStudy(position=s["position"], modality=s["modality"], findings=s["findings"], series=[
             ExportSeries(position=n, description=g[0]["series_description"] or "", images=[
@@ -50,7 +59,8 @@ async def _queue(request: Request, session: Any, user: Principal, *, kind: str, 
     export_id = repo.new_id("x")
     fp = core.fingerprint({"kind": kind, "cases": [c.model_dump(mode="json") for c in export_cases]})
     await session.execute(exports.insert().values(id=export_id, requested_by=user.id, kind=kind, case_id=case_id,
-                                                  playlist_id=playlist_id, status="queued"))
+                                                  playlist_id=playlist_id, status="queued",
+                                                  case_ids=[c.case_id for c in export_cases]))
     event = ExportRequested(export_id=export_id, kind=kind, requested_by=user.id, title=title,
                             playlist_id=playlist_id, fingerprint=fp, cases=export_cases)
     await rt.emit(session, event, key=export_id)

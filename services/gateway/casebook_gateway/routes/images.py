@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from casebook_events import CaseUploaded
 from casebook_gateway import core, ingest, repo
 from casebook_gateway.adapters.db import images, studies
-from casebook_gateway.schemas import ImageOut, StudyCreate, StudyOut, UploadAccepted
+from casebook_gateway.schemas import ImageOut, RejectedMember, StudyCreate, StudyOut, UploadAccepted
 from casebook_platform import media
 from casebook_platform.auth import CurrentUser, MaybeUser
 from casebook_platform.errors import ApiError
@@ -65,41 +65,50 @@ def _check_file(path: Path, filename: str, settings: Any) -> tuple[media.Media, 
     raise ApiError(415, "unsupported_media", "send one DICOM file, a zip of DICOM files, or a JPEG/PNG")
 
 
-def _accept(spooled: ingest.Spooled, settings: Any) -> list[ingest.Accepted]:
-    """Turn the spooled upload into accepted files (blocking: run in a thread)."""
+def _accept(spooled: ingest.Spooled, settings: Any) -> tuple[list[ingest.Accepted], list[RejectedMember]]:
+    """Turn the spooled upload into accepted files and refused zip members (blocking: run in a thread).
+
+    A single file is accepted or refused whole; a zip is taken member by member, and refused whole only when
+    the archive itself is unsafe (ApiError 422 `unsafe_archive`).
+    """
     tmp = settings.tmp_dir or None
     with open(spooled.path, "rb") as f:
         head = f.read(132)
     if media.sniff(head) != "zip":
         kind, notes = _check_file(spooled.path, spooled.filename, settings)
         return [ingest.Accepted(spooled.path, media.media_type(kind), spooled.size, ingest.digest(spooled.path),
-                                spooled.filename, notes)]
+                                spooled.filename, notes)], []
     members = ingest.check_zip(spooled.path, max_entries=settings.max_zip_entries,
                                max_total=settings.max_zip_uncompressed_bytes, max_ratio=settings.max_zip_ratio)
     if not members:
         raise ApiError(422, "invalid_dicom", "the zip holds no files")
     accepted: list[ingest.Accepted] = []
+    rejected: list[RejectedMember] = []
     try:
         for info in members:
-            path = ingest.extract_member(spooled.path, info, tmp)
-            accepted.append(ingest.Accepted(path, "", info.file_size, "", info.filename[-255:]))
-            kind, notes = _check_file(path, info.filename, settings)
-            if kind not in ("dicom", "png", "jpeg"):
-                raise ApiError(422, "invalid_dicom", f"{info.filename[:100]} is not DICOM")
-            accepted[-1].content_type = media.media_type(kind)
-            accepted[-1].sha256 = ingest.digest(path)
-            accepted[-1].size = os.path.getsize(path)
-            accepted[-1].notes = notes
+            path = ingest.extract_member(spooled.path, info, tmp)  # an unsafe member refuses the archive
+            try:
+                kind, notes = _check_file(path, info.filename, settings)
+            except ApiError as exc:
+                path.unlink(missing_ok=True)
+                rejected.append(RejectedMember(name=info.filename[-255:], code=exc.code, message=exc.message))
+                continue
+            accepted.append(ingest.Accepted(path, media.media_type(kind), os.path.getsize(path), ingest.digest(path),
+                                            info.filename[-255:], notes))
     except BaseException:
         for a in accepted:
             a.path.unlink(missing_ok=True)
         raise
     spooled.path.unlink(missing_ok=True)
-    return accepted
+    return accepted, rejected
 
 
 @router.post("/cases/{case_id}/studies/{study_id}/uploads", status_code=202, response_model=UploadAccepted,
-             openapi_extra=_UPLOAD_DOC, summary="Upload a DICOM file, a zip of DICOM files, or a JPEG/PNG")
+             openapi_extra=_UPLOAD_DOC, responses={
+                 413: {"description": "`upload_too_large`"}, 415: {"description": "`unsupported_media`"},
+                 422: {"description": "`invalid_dicom` / `invalid_image` (a single file), `unsafe_archive` (the "
+                                      "zip itself; a refused member is named in `rejected` instead)"}},
+             summary="Upload a DICOM file, a zip of DICOM files, or a JPEG/PNG")
 async def upload(case_id: str, study_id: str, request: Request, user: CurrentUser) -> UploadAccepted:
     rt = request.app.state.runtime
     settings = request.app.state.settings
@@ -115,7 +124,7 @@ async def upload(case_id: str, study_id: str, request: Request, user: CurrentUse
     spooled = await ingest.spool_multipart(request.stream(), request.headers.get("content-type", ""),
                                            max_bytes=settings.max_upload_bytes, tmp_dir=settings.tmp_dir or None)
     try:
-        accepted = await asyncio.wait_for(asyncio.to_thread(_accept, spooled, settings),
+        accepted, rejected = await asyncio.wait_for(asyncio.to_thread(_accept, spooled, settings),
                                           timeout=settings.dicom_parse_timeout_s * 6)
     except TimeoutError as exc:
         raise ApiError(422, "invalid_dicom", "the upload could not be recognised in time") from exc
@@ -159,7 +168,7 @@ async def upload(case_id: str, study_id: str, request: Request, user: CurrentUse
         for a in accepted:
             a.path.unlink(missing_ok=True)
         spooled.path.unlink(missing_ok=True)
-    return UploadAccepted(images=out)
+    return UploadAccepted(images=out, rejected=rejected)
 
 
 def _image_out(im: Mapping[str, Any], series: dict[str, Any]) -> ImageOut:

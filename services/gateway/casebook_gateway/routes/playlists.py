@@ -28,7 +28,9 @@ async def load_playlist(session: Any, playlist_id: str, user: Principal | None) 
 
 async def playlist_cases(session: Any, playlist_id: str) -> list[dict[str, Any]]:
     """The playlist's cases in order; only those still approved and public."""
-    q = (select(cases.c.id, cases.c.title, cases.c.owner_name, playlist_items.c.position)
+    # Readers see the published revision's title, never an edit awaiting approval.
+    title = func.coalesce(cases.c.public_snapshot["title"].astext, cases.c.title).label("title")
+    q = (select(cases.c.id, title, cases.c.owner_name, playlist_items.c.position)
          .join(cases, cases.c.id == playlist_items.c.case_id)
          .where(playlist_items.c.playlist_id == playlist_id, cases.c.listed_public)
          .order_by(playlist_items.c.position))

@@ -36,6 +36,10 @@ items = Table(
     Column("snapshot", JSONB, nullable=False, server_default="{}"),
     Column("image_ids", JSONB, nullable=False, server_default="[]"),
     Column("checks", JSONB, nullable=False, server_default="[]"),
+    # What the submission changes against the last approved revision (the gateway's diff), when it said.
+    Column("diff", JSONB),
+    # Advisory image-quality findings (core.quality_advice): shown, never a reason to reject on their own.
+    Column("advice", JSONB, nullable=False, server_default="[]"),
     Column("submitted_at", DateTime(timezone=True), nullable=True),
     Column("claimed_by", String(200), nullable=True),
     Column("claim_expires_at", DateTime(timezone=True), nullable=True),
@@ -52,6 +56,13 @@ images = Table(
     Column("flags", JSONB, nullable=False, server_default="[]"),
     Column("reasons", JSONB, nullable=False, server_default="[]"),
     Column("identifier_digests", JSONB, nullable=False, server_default="[]"),
+    # What the advisory image-quality checks look at.
+    Column("study_id", String(64)),
+    Column("modality", String(16)),
+    Column("series_uid", String(128)),
+    Column("rows", Integer),
+    Column("columns", Integer),
+    Column("frames", Integer),
     PrimaryKeyConstraint("case_id", "image_id"),
 )
 

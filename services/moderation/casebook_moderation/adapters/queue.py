@@ -38,7 +38,9 @@ async def update_item(session: AsyncSession, case_id: str, **values: Any) -> Non
 async def case_images(session: AsyncSession, case_id: str) -> dict[str, core.ImageState]:
     rows = (await session.execute(select(images).where(images.c.case_id == case_id))).all()
     return {r.image_id: core.ImageState(image_id=r.image_id, status=r.status, flags=tuple(r.flags),
-                                        reasons=tuple(r.reasons), identifier_digests=tuple(r.identifier_digests))
+                                        reasons=tuple(r.reasons), identifier_digests=tuple(r.identifier_digests),
+                                        study_id=r.study_id, modality=r.modality, series_uid=r.series_uid,
+                                        rows=r.rows, columns=r.columns, frames=r.frames)
             for r in rows}
 
 
@@ -48,11 +50,15 @@ async def record_image(session: AsyncSession, case_id: str, image: core.ImageSta
                                                       images.c.image_id == image.image_id))).first()
     if old is not None:
         quarantined = old.status == "quarantined"
-        image = replace(image, status="quarantined" if quarantined else image.status,
+        keep = {k: getattr(old, k) for k in ("study_id", "modality", "series_uid", "rows", "columns", "frames")
+                if getattr(image, k) is None}
+        image = replace(image, **keep, status="quarantined" if quarantined else image.status,
                         reasons=tuple(old.reasons) if quarantined and image.status == "ready" else image.reasons,
                         identifier_digests=tuple(sorted({*old.identifier_digests, *image.identifier_digests})))
     values = {"status": image.status, "flags": list(image.flags), "reasons": list(image.reasons),
-              "identifier_digests": list(image.identifier_digests)}
+              "identifier_digests": list(image.identifier_digests), "study_id": image.study_id,
+              "modality": image.modality, "series_uid": image.series_uid, "rows": image.rows,
+              "columns": image.columns, "frames": image.frames}
     stmt = insert(images).values(case_id=case_id, image_id=image.image_id, **values)
     await session.execute(stmt.on_conflict_do_update(index_elements=[images.c.case_id, images.c.image_id],
                                                      set_=values))
@@ -71,7 +77,8 @@ async def save_submission(session: AsyncSession, e: CaseSubmitted, submitted_at:
         return False
     values = {"owner_id": e.owner_id, "owner_name": e.owner_name, "title": e.case.title, "revision": e.revision,
               "state": "checking", "snapshot": e.case.model_dump(mode="json"), "image_ids": list(e.image_ids),
-              "checks": [], "submitted_at": submitted_at, "claimed_by": None, "claim_expires_at": None,
+              "checks": [], "advice": [], "diff": e.diff.model_dump(mode="json") if e.diff else None,
+              "submitted_at": submitted_at, "claimed_by": None, "claim_expires_at": None,
               "decided_at": None}
     stmt = insert(items).values(case_id=e.case_id, **values)
     await session.execute(stmt.on_conflict_do_update(index_elements=[items.c.case_id], set_=values))
