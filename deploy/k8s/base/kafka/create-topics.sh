@@ -10,6 +10,9 @@ REPLICATION="${CASEBOOK_TOPIC_REPLICATION_FACTOR:-3}"
 MIN_ISR="${CASEBOOK_TOPIC_MIN_INSYNC_REPLICAS:-2}"
 RETENTION_MS="${CASEBOOK_TOPIC_RETENTION_MS:-1209600000}"      # 14 days: room to replay
 DLQ_RETENTION_MS="${CASEBOOK_DLQ_RETENTION_MS:-2592000000}"    # 30 days: time to inspect and drain
+# Largest record a topic takes: the producers' limit (CASEBOOK_KAFKA_MAX_REQUEST_SIZE, 8 MiB), so the broker
+# and the services agree on what fits. A record the broker refuses is parked in its outbox, never lost.
+MAX_MESSAGE_BYTES="${CASEBOOK_TOPIC_MAX_MESSAGE_BYTES:-8388608}"
 BIN="${KAFKA_BIN:-/opt/kafka/bin}"
 
 # Keep in step with casebook_events.topics.Topic.
@@ -46,10 +49,10 @@ ensure_topic() {
   "$BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists \
     --topic "$topic" --partitions "$PARTITIONS" --replication-factor "$REPLICATION" \
     --config "retention.ms=$retention" --config "min.insync.replicas=$MIN_ISR" \
-    --config cleanup.policy=delete
+    --config "max.message.bytes=$MAX_MESSAGE_BYTES" --config cleanup.policy=delete
   "$BIN/kafka-configs.sh" --bootstrap-server "$BOOTSTRAP" --alter \
     --entity-type topics --entity-name "$topic" \
-    --add-config "retention.ms=$retention,min.insync.replicas=$MIN_ISR" >/dev/null
+    --add-config "retention.ms=$retention,min.insync.replicas=$MIN_ISR,max.message.bytes=$MAX_MESSAGE_BYTES" >/dev/null
 }
 
 for topic in "${TOPICS[@]}"; do
