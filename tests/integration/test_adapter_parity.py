@@ -23,16 +23,34 @@ from sqlalchemy import select
 
 import casebook_achievements
 import casebook_featuring
+import casebook_moderation
 from casebook_achievements.adapters import db as achievements_db
 from casebook_achievements.adapters.collector import SqlCollector
 from casebook_achievements.adapters.memory import MemoryCollector
 from casebook_achievements.handlers import handlers as achievements_handlers
-from casebook_events import CaseApproved, CaseDeleted, CaseUpdated, Envelope, decode, encode, make_envelope
+from casebook_events import (
+    CaseAnonymised,
+    CaseApproved,
+    CaseDeleted,
+    CaseQuarantined,
+    CaseSnapshot,
+    CaseSubmitted,
+    CaseUpdated,
+    Envelope,
+    decode,
+    encode,
+    make_envelope,
+)
 from casebook_events.topics import spec_for_model
 from casebook_featuring.adapters import db as featuring_db
 from casebook_featuring.adapters.catalog import SqlCatalog
 from casebook_featuring.adapters.memory import MemoryCatalog
 from casebook_featuring.handlers import handlers as featuring_handlers
+from casebook_moderation.adapters import db as moderation_db
+from casebook_moderation.adapters import queue as sql_queue
+from casebook_moderation.adapters.memory import MemoryQueue
+from casebook_moderation.handlers import handlers as moderation_handlers
+from casebook_moderation.metrics import domain_metrics
 from casebook_platform.consumer import EventConsumer, Handler
 from casebook_platform.db import Database, PlatformTables
 from casebook_platform.memory import MemoryConsumer, MemoryStore
@@ -69,9 +87,9 @@ SCENARIO: list[BaseModel | str] = [
 ]
 
 
-async def _drive(broker: KafkaBroker) -> None:
+async def _drive(broker: KafkaBroker, scenario: list[BaseModel | str] = SCENARIO) -> None:
     last: Envelope | None = None
-    for step in SCENARIO:
+    for step in scenario:
         if step == AGAIN:
             assert last is not None
             env = last
@@ -83,18 +101,20 @@ async def _drive(broker: KafkaBroker) -> None:
         last = env
 
 
-async def _in_memory(service: str, handlers: dict[str, Handler], store: MemoryStore) -> list[Envelope]:
+async def _in_memory(service: str, handlers: dict[str, Handler], store: MemoryStore,
+                     scenario: list[BaseModel | str] = SCENARIO) -> list[Envelope]:
     broker = KafkaBroker("in-memory:9092", logger=None)
     consumer = MemoryConsumer(settings=CommonSettings(service_name=service), broker=broker, handlers=handlers,
                               stores=[store])
     consumer.subscribe()
     async with TestKafkaBroker(broker):
-        await _drive(broker)
+        await _drive(broker, scenario)
     return consumer.published
 
 
 async def _on_postgres(stack: Any, service: str, migrations: Path, tables: PlatformTables,
-                       build: Callable[[], dict[str, Handler]]) -> tuple[Database, list[Envelope]]:
+                       build: Callable[[], dict[str, Handler]], scenario: list[BaseModel | str] = SCENARIO
+                       ) -> tuple[Database, list[Envelope]]:
     url = await asyncio.to_thread(fresh_database, stack, f"parity_{service}")
     await upgrade(migrations, url)
     db = Database(url)
@@ -103,7 +123,7 @@ async def _on_postgres(stack: Any, service: str, migrations: Path, tables: Platf
                              metrics=Metrics(service), relay=None, handlers=build())
     consumer.subscribe()
     async with TestKafkaBroker(broker):
-        await _drive(broker)
+        await _drive(broker, scenario)
     async with db.sessions() as session:
         rows = (await session.execute(select(tables.outbox.c.value).order_by(tables.outbox.c.id))).all()
     return db, [decode(r.value) for r in rows]
@@ -153,5 +173,61 @@ async def test_featuring_in_memory_and_on_postgres_agree(stack: Any) -> None:
             assert (r.listed, r.deleted, r.revision, r.title, r.approved_at) == (
                 m["listed"], m["deleted"], m["revision"], m["title"], m["approved_at"]), case_id
         assert memory.listed() == ["c1", "c2", "c3", "c7", "c8"]
+    finally:
+        await db.dispose()
+
+
+GOOD = CaseSnapshot(title="Osteoid osteoma", presentation="Night pain.", patient_age=15, patient_sex="male",
+                    systems=["musculoskeletal"], diagnostic_certainty="certain", discussion="Classic nidus.")
+
+
+def submitted(case_id: str, revision: int, images: list[str], **case: Any) -> CaseSubmitted:
+    return CaseSubmitted(case_id=case_id, owner_id="alice", revision=revision,
+                         case=GOOD.model_copy(update=case), image_ids=images)
+
+
+def ready(case_id: str, image_id: str, flags: tuple[str, ...] = ()) -> CaseAnonymised:
+    return CaseAnonymised(case_id=case_id, image_id=image_id, study_id="s", object_key=f"{case_id}/{image_id}",
+                          media_type="application/dicom", size=1, sha256="0" * 64, modality="CT",
+                          series_uid="2.25.1", rows=512, columns=512, flags=list(flags),
+                          identifier_digests=["ab" * 32])
+
+
+MODERATION: list[BaseModel | str] = [
+    ready("m1", "i1"), submitted("m1", 1, ["i1", "i2"]), ready("m1", "i2"), AGAIN,
+    submitted("m2", 1, ["i3"], diagnostic_certainty="possible"), AGAIN, ready("m2", "i3"), AGAIN,
+    CaseQuarantined(case_id="m3", image_id="i4", study_id="s", reasons=["burned_in_text"]), ready("m3", "i4"),
+    submitted("m3", 1, ["i4"]),
+    withdrawn("m4", 3), submitted("m4", 2, ["i5"]), ready("m4", "i5"), submitted("m4", 4, ["i5"]),
+    ready("m6", "i7", flags=("burned_in_text_redacted",)), submitted("m6", 1, ["i7"]),
+    submitted("m5", 1, ["i6"]), deleted("m5"), ready("m5", "i6"), submitted("m5", 2, ["i6"]),
+]
+
+
+async def test_moderation_in_memory_and_on_postgres_agree(stack: Any) -> None:
+    memory = MemoryQueue()
+    emitted = await _in_memory(
+        "moderation", moderation_handlers(queue=memory, metrics=domain_metrics(Metrics("moderation"))), memory,
+        MODERATION)
+    db, emitted_on_postgres = await _on_postgres(
+        stack, "moderation", Path(casebook_moderation.__file__).parent / "migrations", moderation_db.tables,
+        lambda: moderation_handlers(queue=sql_queue, metrics=domain_metrics(Metrics("moderation"))), MODERATION)
+    try:
+        assert _payloads(emitted) == _payloads(emitted_on_postgres)
+        assert [(e.type, e.payload["case_id"]) for e in emitted] == [
+            ("case.rejected", "m2"), ("case.rejected", "m3"), ("case.rejected", "m6")]
+        fields = ("owner_id", "owner_name", "title", "revision", "withdrawn_revision", "state", "snapshot",
+                  "image_ids", "checks", "advice", "diff")
+        async with db.sessions() as session:
+            rows = {r.case_id: r for r in (await session.execute(select(moderation_db.items))).all()}
+            assert set(rows) == set(memory.items)
+            for case_id, r in rows.items():
+                m = memory.items[case_id]
+                assert {f: getattr(r, f) for f in fields} == {f: getattr(m, f) for f in fields}, case_id
+                assert await sql_queue.case_images(session, case_id) == await memory.case_images(None, case_id)
+            decided = (await session.execute(select(moderation_db.decisions).order_by(moderation_db.decisions.c.id)
+                                             )).all()
+        assert [(d.case_id, d.revision, d.outcome, d.automatic, d.reasons) for d in decided] == [
+            (d["case_id"], d["revision"], d["outcome"], d["automatic"], d["reasons"]) for d in memory.decisions]
     finally:
         await db.dispose()

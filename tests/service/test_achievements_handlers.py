@@ -92,6 +92,13 @@ async def test_a_deletion_is_final_whatever_arrives_after_it() -> None:
         assert known is not None and known.deleted
 
 
+async def test_self_approvals_earn_nothing() -> None:
+    store = MemoryCollector()
+    async with _run(store) as svc:
+        await svc.send(approved("c_1", owner="alice", editor="alice"))
+        assert await store.count("alice") == 0 and svc.events(Topic.ACHIEVEMENT_AWARDED) == []
+
+
 async def test_the_award_counter_moves_only_for_committed_announcements() -> None:
     store = MemoryCollector()
     awarded = Counter("awarded", "levels awarded", registry=CollectorRegistry())

@@ -23,13 +23,14 @@ from casebook_events import (
     lifecycle,
 )
 from casebook_moderation import core
-from casebook_moderation.adapters import queue
+from casebook_moderation.adapters import queue as sql_queue
 from casebook_moderation.metrics import ModerationMetrics, domain_metrics
+from casebook_moderation.ports import Queue
 from casebook_platform.consumer import Delivery, Handler
 from casebook_platform.service import Runtime
 
 
-async def evaluate(d: Delivery, case_id: str, m: ModerationMetrics) -> None:
+async def evaluate(d: Delivery, case_id: str, m: ModerationMetrics, queue: Queue) -> None:
     """Run the checks once every image is in; a failing case goes straight back to its owner."""
     item = await queue.get_item(d.session, case_id, for_update=True)
     if item is None or item.state not in queue.OPEN_STATES:
@@ -56,13 +57,19 @@ def _count_rejection(m: ModerationMetrics) -> Callable[[], Awaitable[None]]:
 
 
 def build_handlers(rt: Runtime) -> dict[str, Handler]:
-    m = domain_metrics(rt.metrics)
+    """The handlers on PostgreSQL, in each delivery's transaction (what the app factory wires)."""
+    return handlers(queue=sql_queue, metrics=domain_metrics(rt.metrics))
+
+
+def handlers(*, queue: Queue, metrics: ModerationMetrics) -> dict[str, Handler]:
+    """The handler of each consumed topic, over `queue` within each delivery's transaction."""
+    m = metrics
 
     async def submitted(d: Delivery) -> None:
         e: CaseSubmitted = d.event
         await queue.lock_case(d.session, e.case_id)
         if await queue.save_submission(d.session, e, submitted_at=d.envelope.occurred_at):
-            await evaluate(d, e.case_id, m)
+            await evaluate(d, e.case_id, m, queue)
 
     async def anonymised(d: Delivery) -> None:
         e: CaseAnonymised = d.event
@@ -71,14 +78,14 @@ def build_handlers(rt: Runtime) -> dict[str, Handler]:
             image_id=e.image_id, status="ready", flags=tuple(e.flags),
             identifier_digests=tuple(e.identifier_digests), study_id=e.study_id, modality=e.modality,
             series_uid=e.series_uid, rows=e.rows, columns=e.columns, frames=e.frames))
-        await evaluate(d, e.case_id, m)
+        await evaluate(d, e.case_id, m, queue)
 
     async def quarantined(d: Delivery) -> None:
         e: CaseQuarantined = d.event
         await queue.lock_case(d.session, e.case_id)
         await queue.record_image(d.session, e.case_id, core.ImageState(
             image_id=e.image_id, status="quarantined", reasons=tuple(e.reasons), study_id=e.study_id))
-        await evaluate(d, e.case_id, m)
+        await evaluate(d, e.case_id, m, queue)
 
     async def updated(d: Delivery) -> None:
         e: CaseUpdated = d.event

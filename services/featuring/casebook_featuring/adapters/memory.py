@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from casebook_events import CaseApproved
+from casebook_events import CaseApproved, lifecycle
 from casebook_platform.memory import MemoryStore
 
 
@@ -26,7 +26,7 @@ class MemoryCatalog(MemoryStore):
 
     async def record_approval(self, e: CaseApproved) -> None:
         row = self.cases.get(e.case_id)
-        if row is not None and (row["deleted"] or e.revision < row["revision"]):
+        if row is not None and not lifecycle.newer_wins(row["revision"], e.revision, deleted=row["deleted"]):
             return
         self.cases[e.case_id] = {"owner_id": e.owner_id, "title": e.title, "revision": e.revision,
                                  "approved_at": e.approved_at, "listed": True, "deleted": False}
@@ -39,7 +39,7 @@ class MemoryCatalog(MemoryStore):
             self.cases[case_id] = {"owner_id": owner_id, "title": "", "revision": revision, "approved_at": None,
                                    "listed": False, "deleted": deleted}
             return
-        if row["deleted"] or (not deleted and revision < row["revision"]):
+        if row["deleted"] or (not deleted and not lifecycle.newer_wins(row["revision"], revision, deleted=False)):
             return
         row.update(listed=False, deleted=deleted, revision=max(revision, row["revision"]))
         self.featured.pop(case_id, None)
