@@ -54,7 +54,16 @@ def classify(exc: BaseException) -> Kind:
         return "transient"
     if isinstance(first, sa.IntegrityError | sa.DataError | sa.ProgrammingError):
         return "deterministic"
+    # asyncpg's errors reach SQLAlchemy as a generic DBAPIError: the SQLSTATE class says what happened.
+    state = next((str(s) for e in chain if (s := getattr(e, "sqlstate", None))), "")
+    if state[:2] in _DETERMINISTIC_SQLSTATE:
+        return "deterministic"
     return "transient"
+
+
+# Cardinality, data, integrity, syntax/access, unsupported feature, WITH CHECK OPTION: the same statement fails
+# the same way again. Connection (08), resources (53), operator intervention (57), rollbacks (40) pass.
+_DETERMINISTIC_SQLSTATE = frozenset({"21", "22", "23", "42", "0A", "44"})
 
 
 def dependency_of(exc: BaseException) -> str:
