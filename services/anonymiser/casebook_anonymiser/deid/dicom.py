@@ -31,6 +31,7 @@ MEDIA_TYPE = "application/dicom"
 NON_IMAGE_CLASSES = frozenset({"1.2.840.10008.1.3.10"})  # Media Storage Directory Storage
 METHOD = "CASEBOOK DEID ALLOW-LIST 2"
 PIXEL_DATA = tag_of("PixelData")
+NATIVE_PIXEL_TAGS = tuple(tag_of(k) for k in ("FloatPixelData", "DoubleFloatPixelData", "PixelData"))
 CODE_VALUE, CODING_SCHEME, CODE_MEANING = (tag_of(k) for k in ("CodeValue", "CodingSchemeDesignator", "CodeMeaning"))
 _GENERATED_TEXT = frozenset(
     tag_of(k) for k in ("PatientName", "PatientID", "PatientIdentityRemoved", "DeidentificationMethod",
@@ -133,8 +134,14 @@ def write(p: Prepared) -> tuple[bytes, int]:
     sop = p.out[tag_of("SOPInstanceUID")].value.decode("ascii").rstrip("\x00 ")
     head = el.file_meta(p.sop_class, sop, str(ts), IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME)
     body = bytearray(head)
-    el.encode(p.out, body)
-    return bytes(body), len(head)
+    native = [t for t in NATIVE_PIXEL_TAGS if t in p.out and p.out[t].fragments is None]
+    el.encode(p.out, body, skip=frozenset(native))
+    if not native:
+        return bytes(body), len(head)
+    # Native pixels are copied once, straight into the output (they are most of its bytes).
+    pixel = p.out[native[0]]
+    el.header(body, native[0], pixel.vr, len(pixel.value))
+    return b"".join((body, pixel.value)), len(head)
 
 
 def allowed_tags(p: Prepared) -> frozenset[int]:

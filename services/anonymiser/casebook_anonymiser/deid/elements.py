@@ -47,7 +47,7 @@ def binary(vr: str, data: bytes) -> Element:
     return Element(vr, data)
 
 
-def _header(out: bytearray, tag: int, vr: str, length: int) -> None:
+def header(out: bytearray, tag: int, vr: str, length: int) -> None:
     out += struct.pack("<HH", tag >> 16, tag & 0xFFFF)
     if vr in LONG_LENGTH_VRS:
         out += vr.encode("ascii") + b"\x00\x00" + struct.pack("<L", length)
@@ -62,21 +62,21 @@ def encode(ds: Dataset, out: bytearray, *, skip: frozenset[int] = frozenset()) -
             continue
         el = ds[tag]
         if el.items is not None:
-            _header(out, tag, "SQ", UNDEFINED)
+            header(out, tag, "SQ", UNDEFINED)
             for item in el.items:
                 out += struct.pack("<HHL", 0xFFFE, 0xE000, UNDEFINED)
                 encode(item, out)
                 out += struct.pack("<HHL", 0xFFFE, 0xE00D, 0)
             out += struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
         elif el.fragments is not None:
-            _header(out, tag, "OB", UNDEFINED)
+            header(out, tag, "OB", UNDEFINED)
             table = b"".join(struct.pack("<L", o) for o in el.offsets)
             out += struct.pack("<HHL", 0xFFFE, 0xE000, len(table)) + table
             for frag in el.fragments:
                 out += struct.pack("<HHL", 0xFFFE, 0xE000, len(frag)) + frag
             out += struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
         else:
-            _header(out, tag, el.vr, len(el.value))
+            header(out, tag, el.vr, len(el.value))
             out += el.value
 
 
@@ -101,7 +101,7 @@ def file_meta(sop_class: str, sop_instance: str, transfer_syntax: str, impl_uid:
     body = bytearray()
     encode(meta, body)
     length = bytearray()
-    _header(length, tag("FileMetaInformationGroupLength"), "UL", 4)
+    header(length, tag("FileMetaInformationGroupLength"), "UL", 4)
     length += struct.pack("<L", len(body))
     return b"\x00" * 128 + b"DICM" + bytes(length) + bytes(body)
 

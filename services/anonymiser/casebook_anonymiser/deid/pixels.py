@@ -94,7 +94,8 @@ def rewrite_native(ds: Dataset, data: bytes, little: bool) -> tuple[bytes, list[
         raise Quarantine(INVALID_DICOM, "pixel data shorter than its description")
     if len(data) > need + 1:
         actions.append("trailing_pixel_bytes_removed")
-    data = data[:need]
+    if len(data) > need:
+        data = data[:need]
     bits, stored, high = _int(ds, "BitsAllocated"), _int(ds, "BitsStored"), _int(ds, "HighBit")
     if bits in (8, 16, 32) and (not little or (0 < stored < bits)):
         arr = native_array(ds, data, little)
