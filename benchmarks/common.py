@@ -116,15 +116,17 @@ def unique_copies(templates: list[bytes], n: int, per_study: int = 0) -> list[by
 
     parsed = [pydicom.dcmread(BytesIO(t)) for t in templates]
     out: list[bytes] = []
-    study = series = ""
+    study = series = patient = ""
     for i in range(n):
         if (per_study == 0 and i == 0) or (per_study and i % per_study == 0):
             study, series = generate_uid(), generate_uid()
+            patient = f"BENCH-{study[-8:]}"
         ds = parsed[i % len(parsed)]
         uid = generate_uid()
         ds.SOPInstanceUID = uid
         ds.file_meta.MediaStorageSOPInstanceUID = uid
         ds.StudyInstanceUID = study
+        ds.PatientID = patient  # one patient per study, as a PACS files them
         ds.SeriesInstanceUID = series
         ds.InstanceNumber = i + 1
         buf = BytesIO()
