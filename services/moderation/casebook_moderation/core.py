@@ -8,9 +8,9 @@ end up in logs, so they name the field and the kind of identifier only.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from casebook_events import CaseSnapshot
 from casebook_platform.identifiers import find_digested
@@ -22,6 +22,10 @@ BURNED_IN_PREFIX = "burned_in_text"
 TEXT_FIELDS = ("title", "presentation", "diagnosis", "discussion", "findings")
 
 ImageStatus = Literal["ready", "quarantined"]
+# The states of an item still in the queue (being checked, or waiting for an editor).
+OPEN_STATES = ("checking", "waiting")
+# What an image report says about the image itself; a later report that omits one keeps the earlier value.
+IMAGE_FACTS = ("study_id", "modality", "series_uid", "rows", "columns", "frames")
 
 
 @dataclass(frozen=True)
@@ -173,3 +177,35 @@ def quality_advice(image_ids: Sequence[str], images: Mapping[str, ImageState]) -
         out.append(Advice("single_slice", f"{len(single)} cross-sectional series hold a single slice; upload the "
                           "stack so that readers can scroll through it (a key image alone is fine).", single))
     return out
+
+
+def merge_report(old: ImageState | None, new: ImageState) -> ImageState:
+    """An image report combined with the one already stored: a quarantine is final (fail closed) even if a
+    later report says ready, facts the new report omits are kept, and identifier digests accumulate."""
+    if old is None:
+        return new
+    quarantined = old.status == "quarantined"
+    keep: dict[str, Any] = {k: getattr(old, k) for k in IMAGE_FACTS if getattr(new, k) is None}
+    return replace(new, **keep, status="quarantined" if quarantined else new.status,
+                   reasons=old.reasons if quarantined and new.status == "ready" else new.reasons,
+                   identifier_digests=tuple(sorted({*old.identifier_digests, *new.identifier_digests})))
+
+
+def is_stale(state: str, revision: int, withdrawn_revision: int, incoming: int) -> bool:
+    """A submission at revision `incoming` changes nothing once its case is deleted, a newer submission is
+    known, or the owner withdrew it (changed the case back) at a later revision."""
+    return state == "deleted" or incoming <= revision or incoming < withdrawn_revision
+
+
+def closing(state: str, revision: int, withdrawn_revision: int, *, to: str, at: int) -> dict[str, Any] | None:
+    """What taking a known case out of the queue changes on its item (`to` is `deleted`, or `withdrawn` at
+    revision `at`); None when nothing changes. A withdrawal newer than anything known is remembered, so
+    that a submission it overtook stays out."""
+    released = {"claimed_by": None, "claim_expires_at": None}
+    if to == "deleted":
+        return {"state": "deleted", **released}
+    if state in OPEN_STATES and at > revision:
+        return {"state": to, "withdrawn_revision": at, **released}
+    if at > withdrawn_revision and state != "deleted":
+        return {"withdrawn_revision": at}
+    return None

@@ -33,7 +33,7 @@ from casebook_platform.service import Runtime
 async def evaluate(d: Delivery, case_id: str, m: ModerationMetrics, queue: Queue) -> None:
     """Run the checks once every image is in; a failing case goes straight back to its owner."""
     item = await queue.get_item(d.session, case_id, for_update=True)
-    if item is None or item.state not in queue.OPEN_STATES:
+    if item is None or item.state not in core.OPEN_STATES:
         return
     images = await queue.case_images(d.session, case_id)
     checks = core.run_checks(case_id, CaseSnapshot.model_validate(item.snapshot), item.image_ids, images)

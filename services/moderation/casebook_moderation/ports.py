@@ -20,10 +20,6 @@ from casebook_moderation.adapters.queue import Emit
 class Queue(Protocol):
     """The review queue, within one transaction."""
 
-    @property
-    def OPEN_STATES(self) -> tuple[str, ...]:  # the adapter module's constant
-        """The states of an item still in the queue."""
-
     async def lock_case(self, session: AsyncSession, case_id: str) -> None: ...
 
     async def get_item(self, session: AsyncSession, case_id: str, *, for_update: bool = False) -> Any: ...

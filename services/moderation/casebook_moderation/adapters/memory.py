@@ -1,8 +1,8 @@
 """The review queue in memory: the `Queue` port for the service-test tier (no database).
 
-It keeps the same rules as `adapters.queue` on PostgreSQL (a quarantine is final, a stale submission
-changes nothing, a withdrawal is remembered for later events); tests/integration/test_adapter_parity.py
-runs one scenario through both and compares them.
+The rules (a quarantine is final, a stale submission changes nothing, a withdrawal is remembered for
+later events) are the core's, called by both queues; tests/integration/test_adapter_parity.py runs one
+scenario through this queue and the PostgreSQL one and compares them.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from typing import Any
 
 from casebook_events import CaseApproved, CaseRejected, CaseSubmitted, Reason
 from casebook_moderation import core
-from casebook_moderation.adapters.queue import OPEN_STATES, Emit, is_stale
+from casebook_moderation.adapters.queue import Emit
 from casebook_platform.memory import MemoryStore
-
-_IMAGE_FACTS = ("study_id", "modality", "series_uid", "rows", "columns", "frames")
 
 
 @dataclass
@@ -44,8 +42,6 @@ class Item:
 
 class MemoryQueue(MemoryStore):
     """Items, image reports and decisions in dicts; reads return copies, as rows are."""
-
-    OPEN_STATES = OPEN_STATES
 
     def __init__(self) -> None:
         super().__init__()
@@ -82,18 +78,11 @@ class MemoryQueue(MemoryStore):
 
     async def record_image(self, session: Any, case_id: str, image: core.ImageState) -> None:
         images: dict[tuple[str, str], core.ImageState] = self.state["images"]
-        old = images.get((case_id, image.image_id))
-        if old is not None:
-            quarantined = old.status == "quarantined"
-            keep = {k: getattr(old, k) for k in _IMAGE_FACTS if getattr(image, k) is None}
-            image = replace(image, **keep, status="quarantined" if quarantined else image.status,
-                            reasons=old.reasons if quarantined and image.status == "ready" else image.reasons,
-                            identifier_digests=tuple(sorted({*old.identifier_digests, *image.identifier_digests})))
-        images[(case_id, image.image_id)] = image
+        images[(case_id, image.image_id)] = core.merge_report(images.get((case_id, image.image_id)), image)
 
     async def save_submission(self, session: Any, e: CaseSubmitted, submitted_at: datetime) -> bool:
         known = self.items.get(e.case_id)
-        if is_stale(known, e.revision):  # type: ignore[arg-type]  # an Item reads like a row
+        if known is not None and core.is_stale(known.state, known.revision, known.withdrawn_revision, e.revision):
             return False
         self.items[e.case_id] = Item(
             case_id=e.case_id, owner_id=e.owner_id, owner_name=e.owner_name, title=e.case.title,
@@ -107,13 +96,8 @@ class MemoryQueue(MemoryStore):
         if item is None:
             self.items[case_id] = Item(case_id=case_id, owner_id=owner_id, revision=0, state=state,
                                        withdrawn_revision=revision)
-        elif state == "deleted":
-            await self.update_item(session, case_id, state="deleted", claimed_by=None, claim_expires_at=None)
-        elif item.state in OPEN_STATES and revision > item.revision:
-            await self.update_item(session, case_id, state=state, withdrawn_revision=revision, claimed_by=None,
-                                   claim_expires_at=None)
-        elif revision > item.withdrawn_revision and item.state != "deleted":
-            await self.update_item(session, case_id, withdrawn_revision=revision)
+        elif (values := core.closing(item.state, item.revision, item.withdrawn_revision, to=state, at=revision)):
+            await self.update_item(session, case_id, **values)
 
     async def decide(self, session: Any, item: Any, *, approve: bool, editor_id: str | None,
                      reasons: Sequence[Reason], now: datetime, emit: Emit) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +15,6 @@ from casebook_events import CaseApproved, CaseRejected, CaseSubmitted, Reason
 from casebook_moderation import core
 from casebook_moderation.adapters.db import decisions, images, items
 
-OPEN_STATES = ("checking", "waiting")
 Emit = Callable[[BaseModel], Awaitable[Any]]
 
 
@@ -35,26 +33,22 @@ async def update_item(session: AsyncSession, case_id: str, **values: Any) -> Non
     await session.execute(items.update().where(items.c.case_id == case_id).values(**values))
 
 
+def _image_state(r: Row[Any]) -> core.ImageState:
+    return core.ImageState(image_id=r.image_id, status=r.status, flags=tuple(r.flags), reasons=tuple(r.reasons),
+                           identifier_digests=tuple(r.identifier_digests), study_id=r.study_id, modality=r.modality,
+                           series_uid=r.series_uid, rows=r.rows, columns=r.columns, frames=r.frames)
+
+
 async def case_images(session: AsyncSession, case_id: str) -> dict[str, core.ImageState]:
     rows = (await session.execute(select(images).where(images.c.case_id == case_id))).all()
-    return {r.image_id: core.ImageState(image_id=r.image_id, status=r.status, flags=tuple(r.flags),
-                                        reasons=tuple(r.reasons), identifier_digests=tuple(r.identifier_digests),
-                                        study_id=r.study_id, modality=r.modality, series_uid=r.series_uid,
-                                        rows=r.rows, columns=r.columns, frames=r.frames)
-            for r in rows}
+    return {r.image_id: _image_state(r) for r in rows}
 
 
 async def record_image(session: AsyncSession, case_id: str, image: core.ImageState) -> None:
-    """Store an image report; a quarantine is final (fail closed) even if a later report says ready."""
+    """Store an image report merged with the stored one (`core.merge_report`: a quarantine is final)."""
     old = (await session.execute(select(images).where(images.c.case_id == case_id,
                                                       images.c.image_id == image.image_id))).first()
-    if old is not None:
-        quarantined = old.status == "quarantined"
-        keep = {k: getattr(old, k) for k in ("study_id", "modality", "series_uid", "rows", "columns", "frames")
-                if getattr(image, k) is None}
-        image = replace(image, **keep, status="quarantined" if quarantined else image.status,
-                        reasons=tuple(old.reasons) if quarantined and image.status == "ready" else image.reasons,
-                        identifier_digests=tuple(sorted({*old.identifier_digests, *image.identifier_digests})))
+    image = core.merge_report(None if old is None else _image_state(old), image)
     values = {"status": image.status, "flags": list(image.flags), "reasons": list(image.reasons),
               "identifier_digests": list(image.identifier_digests), "study_id": image.study_id,
               "modality": image.modality, "series_uid": image.series_uid, "rows": image.rows,
@@ -64,16 +58,10 @@ async def record_image(session: AsyncSession, case_id: str, image: core.ImageSta
                                                      set_=values))
 
 
-def is_stale(item: Row[Any] | None, revision: int) -> bool:
-    """A submission changes nothing once its case is deleted, a newer one is known, or it was withdrawn."""
-    if item is None:
-        return False
-    return bool(item.state == "deleted" or revision <= item.revision or revision < item.withdrawn_revision)
-
-
 async def save_submission(session: AsyncSession, e: CaseSubmitted, submitted_at: datetime) -> bool:
     """Put (or replace) the case in the queue as `checking`; False when the submission is stale."""
-    if is_stale(await get_item(session, e.case_id, for_update=True), e.revision):
+    item = await get_item(session, e.case_id, for_update=True)
+    if item is not None and core.is_stale(item.state, item.revision, item.withdrawn_revision, e.revision):
         return False
     values = {"owner_id": e.owner_id, "owner_name": e.owner_name, "title": e.case.title, "revision": e.revision,
               "state": "checking", "snapshot": e.case.model_dump(mode="json"), "image_ids": list(e.image_ids),
@@ -91,13 +79,8 @@ async def close_case(session: AsyncSession, case_id: str, owner_id: str, *, stat
     if item is None:
         await session.execute(insert(items).values(case_id=case_id, owner_id=owner_id, revision=0, state=state,
                                                    withdrawn_revision=revision))
-    elif state == "deleted":
-        await update_item(session, case_id, state="deleted", claimed_by=None, claim_expires_at=None)
-    elif item.state in OPEN_STATES and revision > item.revision:
-        await update_item(session, case_id, state=state, withdrawn_revision=revision, claimed_by=None,
-                          claim_expires_at=None)
-    elif revision > item.withdrawn_revision and item.state != "deleted":
-        await update_item(session, case_id, withdrawn_revision=revision)
+    elif (values := core.closing(item.state, item.revision, item.withdrawn_revision, to=state, at=revision)):
+        await update_item(session, case_id, **values)
 
 
 async def decide(session: AsyncSession, item: Row[Any], *, approve: bool, editor_id: str | None,
