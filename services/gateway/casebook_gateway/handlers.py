@@ -19,8 +19,7 @@ from casebook_events import (
 )
 from casebook_events.lifecycle import RevisionStatus, Status, Visibility
 from casebook_gateway import repo
-from casebook_gateway.adapters import casestore, revisions
-from casebook_gateway.adapters.db import exports, images
+from casebook_gateway.adapters import casestore, imagestore, listings, revisions
 from casebook_platform.consumer import Delivery, Handler
 from casebook_platform.service import Runtime
 
@@ -38,12 +37,12 @@ def build_handlers(rt: Runtime) -> dict[str, Handler]:
 
     async def anonymised(d: Delivery) -> None:
         e: CaseAnonymised = d.event
-        res = await d.session.execute(images.update().where(images.c.id == e.image_id).values(
-            status="ready", reasons=[], object_key=e.object_key, media_type=e.media_type, size=e.size,
-            sha256=e.sha256, modality=e.modality, series_uid=e.series_uid, series_number=e.series_number,
-            series_description=e.series_description, instance_number=e.instance_number, rows=e.rows,
-            columns=e.columns, frames=e.frames))
-        if res.rowcount == 0:  # type: ignore[attr-defined]  # the case was deleted meanwhile: its de-identified copy must not linger
+        found = await imagestore.update_image(
+            d.session, e.image_id, status="ready", reasons=[], object_key=e.object_key, media_type=e.media_type,
+            size=e.size, sha256=e.sha256, modality=e.modality, series_uid=e.series_uid,
+            series_number=e.series_number, series_description=e.series_description,
+            instance_number=e.instance_number, rows=e.rows, columns=e.columns, frames=e.frames)
+        if not found:  # the case was deleted meanwhile: its de-identified copy must not linger
             d.after_commit.append(lambda: rt.storage.delete(rt.storage.images, e.object_key))
             d.after_commit.append(lambda: rt.storage.delete(rt.storage.images, e.object_key + ".deid-report.json"))
         else:
@@ -51,8 +50,7 @@ def build_handlers(rt: Runtime) -> dict[str, Handler]:
 
     async def quarantined(d: Delivery) -> None:
         e: CaseQuarantined = d.event
-        await d.session.execute(images.update().where(images.c.id == e.image_id).values(
-            status="quarantined", reasons=e.reasons))
+        await imagestore.update_image(d.session, e.image_id, status="quarantined", reasons=e.reasons)
         for r in e.reasons:
             domain.images_quarantined.labels(r).inc()
 
@@ -113,13 +111,12 @@ def build_handlers(rt: Runtime) -> dict[str, Handler]:
 
     async def export_ready(d: Delivery) -> None:
         e: ExportReady = d.event
-        await d.session.execute(exports.update().where(exports.c.id == e.export_id).values(
-            status="ready", object_key=e.object_key, expires_at=e.expires_at))
+        await listings.update_export(d.session, e.export_id, status="ready", object_key=e.object_key,
+                                     expires_at=e.expires_at)
 
     async def export_failed(d: Delivery) -> None:
         e: ExportFailed = d.event
-        await d.session.execute(exports.update().where(exports.c.id == e.export_id).values(
-            status="failed", error=e.reason))
+        await listings.update_export(d.session, e.export_id, status="failed", error=e.reason)
 
     return {Topic.CASE_ANONYMISED: anonymised, Topic.CASE_QUARANTINED: quarantined, Topic.CASE_APPROVED: approved,
             Topic.CASE_REJECTED: rejected, Topic.CASE_FEATURED: featured, Topic.CASE_OF_THE_MONTH: of_the_month,

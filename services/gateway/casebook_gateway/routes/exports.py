@@ -6,11 +6,10 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter, Request
-from sqlalchemy import select
 
 from casebook_events import ExportCase, ExportImage, ExportRequested, ExportSeries, ExportStudy, credit
 from casebook_gateway import core, repo
-from casebook_gateway.adapters.db import cases, exports, images
+from casebook_gateway.adapters import imagestore, listings
 from casebook_gateway.routes.playlists import load_playlist, playlist_cases
 from casebook_gateway.schemas import ExportCreate, ExportOut, PlaylistExportCreate
 from casebook_platform.auth import CurrentUser, Principal, require_role
@@ -27,9 +26,7 @@ async def export_case(session: Any, case: dict[str, Any], *, public_version: boo
     """
     snap = await repo.snapshot(session, case)
     study_list = await repo.study_rows(session, case["id"])
-    rows = [dict(r) for r in (await session.execute(select(images).where(images.c.case_id == case["id"],
-                                                                         images.c.status == "ready")
-                                                    .order_by(images.c.seq))).mappings()]
+    rows = await imagestore.ready_images_of(session, case["id"])
     if public_version:
         frozen = case.get("public_snapshot") or {}
         approved = set(frozen.get("image_ids", []))
@@ -58,9 +55,9 @@ async def _queue(request: Request, session: Any, user: Principal, *, kind: str, 
     rt = request.app.state.runtime
     export_id = repo.new_id("x")
     fp = core.fingerprint({"kind": kind, "cases": [c.model_dump(mode="json") for c in export_cases]})
-    await session.execute(exports.insert().values(id=export_id, requested_by=user.id, kind=kind, case_id=case_id,
-                                                  playlist_id=playlist_id, status="queued",
-                                                  case_ids=[c.case_id for c in export_cases]))
+    await listings.insert_export(session, export_id, requested_by=user.id, kind=kind, case_id=case_id,
+                                 playlist_id=playlist_id, status="queued",
+                                 case_ids=[c.case_id for c in export_cases])
     event = ExportRequested(export_id=export_id, kind=kind, requested_by=user.id, title=title,
                             playlist_id=playlist_id, fingerprint=fp, cases=export_cases)
     await rt.emit(session, event, key=export_id)
@@ -96,8 +93,7 @@ async def request_playlist_export(playlist_id: str, request: Request, user: Curr
         items = await playlist_cases(session, playlist_id)
         if not items:
             raise ApiError(422, "empty_playlist", "the playlist has no public cases to export")
-        rows = {r["id"]: dict(r) for r in (await session.execute(
-            select(cases).where(cases.c.id.in_([i["id"] for i in items])))).mappings()}
+        rows = await listings.cases_by_id(session, [i["id"] for i in items])
         ecs = [await export_case(session, rows[i["id"]], public_version=True) for i in items if i["id"] in rows]
         return await _queue(request, session, user, kind="presentation", title=pl["title"], export_cases=ecs,
                             playlist_id=playlist_id)
@@ -107,7 +103,7 @@ async def request_playlist_export(playlist_id: str, request: Request, user: Curr
 async def get_export(export_id: str, request: Request, user: CurrentUser) -> ExportOut:
     rt = request.app.state.runtime
     async with rt.db.sessions() as session:
-        row = (await session.execute(select(exports).where(exports.c.id == export_id))).mappings().first()
+        row = await listings.get_export(session, export_id)
     if row is None or (row["requested_by"] != user.id and not user.has("admin")):
         raise ApiError(404, "not_found", "no such export")
     client: httpx.AsyncClient = request.app.state.http

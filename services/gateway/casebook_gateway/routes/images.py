@@ -11,11 +11,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import func, select
 
 from casebook_events import CaseUploaded
 from casebook_gateway import core, ingest, repo
-from casebook_gateway.adapters.db import images, studies
+from casebook_gateway.adapters import imagestore
 from casebook_gateway.schemas import ImageOut, RejectedMember, StudyCreate, StudyOut, UploadAccepted
 from casebook_platform import media
 from casebook_platform.auth import CurrentUser, MaybeUser
@@ -36,14 +35,13 @@ async def create_study(case_id: str, body: StudyCreate, request: Request, user: 
     async with rt.db.transaction() as session:
         case = await repo.load_case(session, case_id, user, lock=True)
         repo.require_owner(case, user)
-        n = (await session.execute(select(func.count()).select_from(studies)
-                                   .where(studies.c.case_id == case_id))).scalar_one()
+        n = await imagestore.count_studies(session, case_id)
         if n >= 50:
             raise ApiError(409, "study_limit_reached", "a case holds at most 50 studies")
         study_id = repo.new_id("s")
         position = body.position or n + 1
-        await session.execute(studies.insert().values(id=study_id, case_id=case_id, position=position,
-                                                      modality=body.modality.upper(), findings=body.findings))
+        await imagestore.insert_study(session, study_id, case_id=case_id, position=position,
+                                      modality=body.modality.upper(), findings=body.findings)
     return StudyOut(id=study_id, modality=body.modality.upper(), findings=body.findings, position=position,
                     images=0)
 
@@ -115,8 +113,7 @@ async def upload(case_id: str, study_id: str, request: Request, user: CurrentUse
     async with rt.db.sessions() as session:
         case = await repo.load_case(session, case_id, user)
         repo.require_owner(case, user)
-        if (await session.execute(select(studies.c.id).where(studies.c.id == study_id,
-                                                             studies.c.case_id == case_id))).first() is None:
+        if not await imagestore.study_exists(session, case_id, study_id):
             raise ApiError(404, "not_found", "no such study in this case")
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > settings.max_upload_bytes + 64 * 1024:
@@ -139,9 +136,9 @@ async def upload(case_id: str, study_id: str, request: Request, user: CurrentUse
         async with rt.db.transaction() as session:
             await repo.load_case(session, case_id, user, lock=True)  # not deleted meanwhile
             for image_id, a in rows:
-                await session.execute(images.insert().values(
-                    id=image_id, case_id=case_id, study_id=study_id, status="receiving",
-                    incoming_key=f"{case_id}/{image_id}", filename=a.filename, size=a.size))
+                await imagestore.insert_receiving(session, image_id, case_id=case_id, study_id=study_id,
+                                                  incoming_key=f"{case_id}/{image_id}", filename=a.filename,
+                                                  size=a.size)
         gate = asyncio.Semaphore(4)  # the members of a zip are stored a few at a time
 
         async def store(image_id: str, a: ingest.Accepted) -> None:
@@ -152,9 +149,7 @@ async def upload(case_id: str, study_id: str, request: Request, user: CurrentUse
 
         await asyncio.gather(*(store(i, a) for i, a in rows))
         async with rt.db.transaction() as session:
-            done = await session.execute(images.update().where(
-                images.c.id.in_([i for i, _ in rows]), images.c.status == "receiving").values(status="processing"))
-            if done.rowcount != len(rows):
+            if await imagestore.mark_processing(session, [i for i, _ in rows]) != len(rows):
                 raise ApiError(503, "upload_interrupted", "the upload was interrupted; send it again")
             for image_id, a in rows:
                 await rt.emit(session, CaseUploaded(
@@ -181,8 +176,7 @@ async def list_images(case_id: str, request: Request, user: MaybeUser) -> list[I
     rt = request.app.state.runtime
     async with rt.db.sessions() as session:
         case = await repo.load_case(session, case_id, user)
-        rows = [dict(r) for r in (await session.execute(select(images).where(
-            images.c.case_id == case_id, images.c.status != "receiving").order_by(images.c.seq))).mappings()]
+        rows = await imagestore.images_of(session, case_id)
         study_pos = {s["id"]: s["position"] for s in await repo.study_rows(session, case_id)}
     owner_view = core.sees_current_version(case, repo.viewer(user))
     if not owner_view:
@@ -203,7 +197,7 @@ async def list_images(case_id: str, request: Request, user: MaybeUser) -> list[I
 async def get_image(image_id: str, request: Request, user: MaybeUser) -> StreamingResponse:
     rt = request.app.state.runtime
     async with rt.db.sessions() as session:
-        im = (await session.execute(select(images).where(images.c.id == image_id))).mappings().first()
+        im = await imagestore.get_image(session, image_id)
         if im is None:
             raise ApiError(404, "not_found", "no such image")
         case = await repo.load_case(session, im["case_id"], user)
@@ -239,13 +233,11 @@ async def sweep_interrupted_uploads(rt: Any) -> None:
         try:
             cutoff = datetime.now(UTC) - timedelta(seconds=rt.settings.stale_upload_s)
             async with rt.db.sessions() as session:
-                stale = (await session.execute(select(images.c.id, images.c.incoming_key).where(
-                    images.c.status == "receiving", images.c.created_at < cutoff).limit(500))).all()
+                stale = await imagestore.stale_receiving(session, cutoff)
             for row in stale:
                 await rt.storage.delete(rt.storage.incoming, row.incoming_key)  # absent objects are fine
                 async with rt.db.transaction() as session:
-                    await session.execute(images.delete().where(images.c.id == row.id,
-                                                                images.c.status == "receiving"))
+                    await imagestore.delete_receiving(session, row.id)
         except asyncio.CancelledError:
             raise
         except Exception:
