@@ -176,17 +176,23 @@ class Secrets:
             values.add(s)
             values.update(p for p in re.split(r"[\^= ,]", s) if p and not token_ok(p))
         for s in values:
-            for v in {s.lower(), *normalise(s)}:
-                codecs = _ASCII_CODECS if v.isascii() else CODECS
-                for codec in codecs:
-                    with contextlib.suppress(UnicodeError, LookupError):
-                        b = v.encode(codec).lower()
-                        if len(b) >= min_len:
-                            out.add(b)
+            out.update(b for b in _encodings(s) if len(b) >= min_len)
         return out
 
 
 _ASCII_CODECS = ("ascii", "utf_16_le", "utf_16_be")
+
+
+@functools.lru_cache(maxsize=4096)
+def _encodings(s: str) -> frozenset[bytes]:
+    """``s`` and its normalised spellings in every character set, lower-cased (the files of a case
+    repeat the same names, so this is computed once per value)."""
+    out: set[bytes] = set()
+    for v in {s.lower(), *normalise(s)}:
+        for codec in _ASCII_CODECS if v.isascii() else CODECS:
+            with contextlib.suppress(UnicodeError, LookupError):
+                out.add(v.encode(codec).lower())
+    return frozenset(out)
 
 
 @functools.lru_cache(maxsize=4096)
