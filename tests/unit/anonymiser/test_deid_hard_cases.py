@@ -454,3 +454,72 @@ def test_visible_light_colour_image_gets_a_standard_srgb_profile(key: CaseKey) -
 
     profile = ImageCms.ImageCmsProfile(BytesIO(out.ICCProfile))
     assert "sRGB" in ImageCms.getProfileDescription(profile)
+
+
+# --- more of the same kind -----------------------------------------------------------------------------
+
+
+def _text_frame(size: tuple[int, int] = (512, 384), fill: int = 255) -> np.ndarray:
+    img = Image.new("L", size, 0)
+    ImageDraw.Draw(img).text((16, 16), "JOHN SMITH 1234567", fill=fill, font=ImageFont.load_default(size=32))
+    return np.asarray(img, dtype=np.uint8)
+
+
+def _grey8(ds: Dataset, frames: np.ndarray, photometric: str = "MONOCHROME2") -> Dataset:
+    ds.Rows, ds.Columns = frames.shape[-2:]
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PhotometricInterpretation = photometric
+    for kw in ("RescaleIntercept", "RescaleSlope", "PixelPaddingValue", "WindowCenter", "WindowWidth"):
+        if kw in ds:
+            delattr(ds, kw)
+    if frames.ndim == 3:
+        ds.NumberOfFrames = frames.shape[0]
+    ds.PixelData = frames.tobytes()
+    ds["PixelData"].VR = "OB"
+    return ds
+
+
+def test_text_on_one_frame_of_a_cine_is_redacted_on_every_frame(key: CaseKey) -> None:
+    frames = np.zeros((5, 384, 512), np.uint8)
+    frames[3] = _text_frame()
+    ds = _grey8(_ct(), frames)
+    ds.Modality = "XA"
+    result = _run(_bytes(ds), key)
+    assert result.reasons == ["burned_in_text"] or result.info["report"]["text_regions_redacted"]
+    out = assert_clean(result)
+    if out is not None:
+        assert out.pixel_array.shape == (5, 384, 512) and not out.pixel_array[:, 16:48, 16:400].any()
+
+
+def test_monochrome1_text_is_seen_as_displayed(key: CaseKey) -> None:
+    ds = _grey8(_ct(), 255 - _text_frame(), "MONOCHROME1")  # shown as white text on black
+    result = _run(_bytes(ds), key)
+    assert result.reasons == ["burned_in_text"] or result.info["report"]["text_regions_redacted"]
+
+
+def test_text_in_a_jpeg_frame_is_redacted_and_stored_lossless(key: CaseKey) -> None:
+    rgb = np.stack([_text_frame()] * 3, axis=-1)
+    buf = BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=95)
+    ds = _encapsulated(buf.getvalue(), JPEGBaseline8Bit, (384, 512))
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "YBR_FULL_422", 0
+    ds.Modality = "US"
+    result = _run(_bytes(ds), key)
+    assert result.reasons == ["burned_in_text"] or result.info["report"]["text_regions_redacted"]
+    out = assert_clean(result)
+    if out is not None:
+        assert out.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1" and out.PhotometricInterpretation == "RGB"
+
+
+def test_names_inside_kept_sequences_are_dropped(key: CaseKey) -> None:
+    ds = _ct()
+    item = Dataset()
+    item.PixelSpacing = [0.5, 0.5]
+    item.PersonName = f"{NAME}^Zebedee"
+    item.add_new(0x00091001, "LO", NAME)  # private, no creator
+    ds.SharedFunctionalGroupsSequence = [Dataset()]
+    ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence = [item]
+    out = assert_clean(_run(_bytes(ds), key), NAME, "Zebedee")
+    assert out is not None
+    kept = out.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    assert [float(v) for v in kept.PixelSpacing] == [0.5, 0.5] and "PersonName" not in kept

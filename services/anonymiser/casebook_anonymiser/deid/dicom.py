@@ -172,6 +172,8 @@ def _text_check(p: Prepared, data: bytes, flags: list[str], report: dict[str, An
     arr: np.ndarray = redacted if frames > 1 else redacted[0]
     p.out[PIXEL_DATA] = px.native_element(arr)
     pi = str(ds_out.get("PhotometricInterpretation", "")).strip()
+    if pi.startswith("YBR") and int(ds_out.get("SamplesPerPixel", 1) or 1) == 3:
+        pi = "RGB"  # decoding converted the colour space; the redacted pixels are stored as RGB
     p.out[tag_of("PhotometricInterpretation")] = el.text("CS", [pi])
     if int(ds_out.get("SamplesPerPixel", 1) or 1) > 1:
         p.out[tag_of("PlanarConfiguration")] = el.binary("US", (0).to_bytes(2, "little"))
