@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from casebook_events import lifecycle
+
 _MONTH = re.compile(r"([1-9]\d{3})-(0[1-9]|1[0-2])")
 
 
@@ -68,3 +70,9 @@ def candidate_window(pick_month: Month) -> tuple[datetime, datetime]:
 def is_candidate(approved_at: datetime, pick_month: Month) -> bool:
     """True when a case approved at `approved_at` may be the Case of the Month of `pick_month`."""
     return month_of(approved_at) == pick_month.preceding()
+
+
+def delisting_applies(known_revision: int, known_deleted: bool, incoming: int, *, deletion: bool) -> bool:
+    """Whether a de-listing at revision `incoming` (or a deletion, whatever its revision) takes a known case
+    out of the listings: the revision rule of `lifecycle.newer_wins`, with a deletion never older."""
+    return lifecycle.newer_wins(known_revision, known_revision if deletion else incoming, deleted=known_deleted)

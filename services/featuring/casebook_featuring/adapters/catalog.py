@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casebook_events import CaseApproved, lifecycle
+from casebook_featuring import core
 from casebook_featuring.adapters.db import cases, featured, months
 
 
@@ -44,7 +45,7 @@ async def delist(session: AsyncSession, case_id: str, owner_id: str, *, revision
         await session.execute(insert(cases).values(case_id=case_id, owner_id=owner_id, revision=revision,
                                                    listed=False, deleted=deleted))
         return
-    if row.deleted or (not deleted and not lifecycle.newer_wins(row.revision, revision, deleted=False)):
+    if not core.delisting_applies(row.revision, row.deleted, revision, deletion=deleted):
         return
     await session.execute(cases.update().where(cases.c.case_id == case_id).values(
         listed=False, deleted=deleted, revision=max(revision, row.revision)))

@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from casebook_events import CaseApproved, lifecycle
+from casebook_featuring import core
 from casebook_platform.memory import MemoryStore
 
 
 class MemoryCatalog(MemoryStore):
-    """Approved cases and the featured list, with the same rules as `adapters.catalog` on PostgreSQL."""
+    """Approved cases and the featured list; the rules are the core's and lifecycle's, as on PostgreSQL."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -39,7 +40,7 @@ class MemoryCatalog(MemoryStore):
             self.cases[case_id] = {"owner_id": owner_id, "title": "", "revision": revision, "approved_at": None,
                                    "listed": False, "deleted": deleted}
             return
-        if row["deleted"] or (not deleted and not lifecycle.newer_wins(row["revision"], revision, deleted=False)):
+        if not core.delisting_applies(row["revision"], row["deleted"], revision, deletion=deleted):
             return
         row.update(listed=False, deleted=deleted, revision=max(revision, row["revision"]))
         self.featured.pop(case_id, None)
