@@ -95,13 +95,12 @@ def fresh_database(stack: Any, prefix: str) -> str:
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
 
     async def create() -> None:
-        conn = await asyncpg.connect(host="127.0.0.1", port=stack.ports.postgres, user="postgres",
-                                     database="postgres")
+        conn = await asyncpg.connect(**stack.pg_connect_args())
         await conn.execute(f'CREATE DATABASE "{name}"')
         await conn.close()
 
     asyncio.run(create())
-    return f"postgresql+asyncpg://postgres@127.0.0.1:{stack.ports.postgres}/{name}"
+    return str(stack.database_url(name))
 
 
 def wait_for(predicate: Any, timeout: float = 30, interval: float = 0.2, what: str = "condition") -> Any:

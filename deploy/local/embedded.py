@@ -7,13 +7,21 @@ Usage:
     python deploy/local/embedded.py token USER ROLES [--data-dir DIR]
 
 Everything binds to 127.0.0.1 and keeps its data under one data directory, so a
-second run finds its cases, events and objects again. Secrets are generated on
-first run and kept in `<data-dir>/secrets.json` (embedded mode only).
+second run finds its cases, events and objects again. Secrets (S3 keys, the token
+secret, the pseudonymisation key, PostgreSQL's password) are generated on first
+run and kept in `<data-dir>/secrets.json`, written 0600 in one atomic step; the
+data directory is private to its owner. PostgreSQL asks for a password (SCRAM).
+
+`run` and `infra` supervise what they start, as Kubernetes would: a process that
+dies is started again with backoff (1 s doubling to 30 s) and the restart is
+logged. A component stopped on purpose by `Stack.kill` (the fault tests) is held
+until `Stack.restart`. Ctrl-C stops every process and everything it started.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pwd
@@ -109,24 +117,32 @@ class Stack:
         self.ports = PROFILES[profile]
         self.profile = profile
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-        self.data.mkdir(parents=True, exist_ok=True)
-        (self.data / "logs").mkdir(exist_ok=True)
+        self.data.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Cases, objects and the secrets file are nobody else's business. As root, PostgreSQL runs as its own
+        # user, which must traverse (x, never read) the data directory to reach its own.
+        self.data.chmod(0o711 if os.geteuid() == 0 else 0o700)
+        (self.data / "logs").mkdir(exist_ok=True, mode=0o700)
+        (self.data / "logs").chmod(0o700)
         self.secrets = self._load_secrets()
+        self._restarts: dict[str, tuple[float, float, int]] = {}  # name → (next attempt, delay, count)
+        self.stopping = False
 
     # -- secrets ---------------------------------------------------------
     def _load_secrets(self) -> dict[str, str]:
         path = self.data / "secrets.json"
-        if path.exists():
-            return json.loads(path.read_text())
-        values = {
+        values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        generated = {
             "s3_access_key": "casebook" + secrets.token_hex(4),
             "s3_secret_key": secrets.token_urlsafe(24),
             "auth_secret": secrets.token_urlsafe(48),
             "deid_secret": secrets.token_urlsafe(48),
             "deid_key_id": "k1",
+            "pg_password": secrets.token_urlsafe(24),
         }
-        path.write_text(json.dumps(values, indent=2))
-        path.chmod(0o600)
+        missing = {k: v for k, v in generated.items() if k not in values}
+        if missing or (path.stat().st_mode & 0o077):
+            values.update(missing)  # a data dir from an older version gains what it lacks
+            write_private(path, json.dumps(values, indent=2))
         return values
 
     # -- processes -------------------------------------------------------
@@ -139,6 +155,16 @@ class Stack:
         (self.data / f"{name}.pid").write_text(str(proc.pid))
         return proc
 
+    def database_url(self, database: str) -> str:
+        """The SQLAlchemy URL of one database on this stack's PostgreSQL (password included)."""
+        p = self.ports
+        return f"postgresql+asyncpg://postgres:{self.secrets['pg_password']}@127.0.0.1:{p.postgres}/{database}"
+
+    def pg_connect_args(self, database: str = "postgres") -> dict[str, object]:
+        """Keyword arguments for `asyncpg.connect` to this stack's PostgreSQL."""
+        return {"host": "127.0.0.1", "port": self.ports.postgres, "user": "postgres",
+                "password": self.secrets["pg_password"], "database": database}
+
     def s3_env(self) -> dict[str, str]:
         return {"AWS_ACCESS_KEY_ID": self.secrets["s3_access_key"],
                 "AWS_SECRET_ACCESS_KEY": self.secrets["s3_secret_key"]}
@@ -147,7 +173,8 @@ class Stack:
         p = self.ports
         if _port_open(p.s3):
             raise SystemExit(f"port {p.s3} is taken: is another Casebook stack running?")
-        (self.data / "s3").mkdir(exist_ok=True)
+        (self.data / "s3").mkdir(exist_ok=True, mode=0o700)
+        (self.data / "s3").chmod(0o700)
         self._spawn("s3", [
             _bin("weed"), "mini", f"-dir={self.data / 's3'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-s3.port={p.s3}", f"-master.port={p.master}", f"-volume.port={p.volume}",
@@ -187,6 +214,8 @@ class Stack:
 
     def start_broker(self) -> None:
         p = self.ports
+        if _port_open(p.kafka):
+            raise SystemExit(f"port {p.kafka} is taken: is another Casebook stack running?")
         env = {**self.s3_env(), "AWS_ENDPOINT": f"http://127.0.0.1:{p.s3}", "AWS_ALLOW_HTTP": "true",
                "AWS_DEFAULT_REGION": "us-east-1", "RUST_LOG": "warn"}
         self._spawn("broker", [
@@ -201,7 +230,11 @@ class Stack:
         self.restart("broker")
 
     def kill(self, name: str) -> None:
-        """SIGKILL one infrastructure process (fault tests), found through its pid file."""
+        """SIGKILL one infrastructure process (fault tests), found through its pid file.
+
+        The component is held: a supervising launcher leaves it down until `restart`.
+        """
+        (self.data / f"{name}.held").touch()
         pid = int((self.data / f"{name}.pid").read_text())
         try:
             os.killpg(pid, signal.SIGKILL)
@@ -219,10 +252,19 @@ class Stack:
                     break
             time.sleep(0.05)
 
+    def pid(self, name: str) -> int:
+        """The process id of a running component (from its pid file)."""
+        return int((self.data / f"{name}.pid").read_text())
+
+    def signal(self, name: str, signum: int) -> None:
+        """Send a signal to a component's whole process group (SIGSTOP/SIGCONT in the fault tests)."""
+        os.killpg(self.pid(name), signum)
+
     def restart(self, name: str) -> None:
         """Start an infrastructure process again on the same data (after `kill`)."""
         self.procs = [(n, pr) for n, pr in self.procs if n != name]
         {"s3": self.start_s3, "broker": self.start_broker, "postgres": self.start_postgres}[name]()
+        (self.data / f"{name}.held").unlink(missing_ok=True)
 
     def start_postgres(self) -> None:
         pgbin = Path(_bin("pg"))
@@ -234,25 +276,38 @@ class Stack:
             except KeyError:
                 subprocess.run(["useradd", "--system", "--no-create-home", PG_USER], check=True)
             user = PG_USER
-            for d in [self.data, *self.data.parents, pgbin, *pgbin.parents]:
+            # The server's user must reach its data directory: traverse (x), never list or read (r).
+            for d in [self.data, *self.data.parents]:
+                d.chmod(d.stat().st_mode | 0o011)
+            for d in [pgbin, *pgbin.parents]:
                 d.chmod(d.stat().st_mode | 0o055)
             for d in (pgbin.parent / "lib", pgbin.parent / "share"):
                 subprocess.run(["chmod", "-R", "go+rX", str(d)], check=True)
         if not (pgdata / "PG_VERSION").exists():
-            pgdata.mkdir(exist_ok=True)
+            pgdata.mkdir(exist_ok=True, mode=0o700)
             if user:
                 shutil.chown(pgdata, user, user)
-            subprocess.run([str(pgbin / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
-                            "--encoding=UTF8", "--no-instructions"], check=True, user=user,
-                           stdout=subprocess.DEVNULL)
+            pwfile = self.data / ".pg-initpw"  # initdb refuses a data directory holding any file
+            write_private(pwfile, self.secrets["pg_password"] + "\n")
+            if user:
+                shutil.chown(pwfile, user, user)
+            try:
+                subprocess.run([str(pgbin / "initdb"), "-D", str(pgdata), "-U", "postgres",
+                                "--auth=scram-sha-256", f"--pwfile={pwfile}", "--encoding=UTF8",
+                                "--no-instructions"], check=True, user=user, stdout=subprocess.DEVNULL)
+            finally:
+                pwfile.unlink(missing_ok=True)
+        if _port_open(self.ports.postgres):
+            raise SystemExit(f"port {self.ports.postgres} is taken: is another Casebook stack running?")
         sock = pgdata  # socket next to the data, always reachable by its owner
         self._spawn("postgres", [str(pgbin / "postgres"), "-D", str(pgdata), "-h", "127.0.0.1",
                                  "-p", str(self.ports.postgres), "-k", str(sock),
-                                 "-c", "max_connections=300", "-c", "fsync=on"], user=user)
+                                 "-c", "max_connections=300", "-c", "fsync=on",
+                                 "-c", "password_encryption=scram-sha-256"], user=user)
         _wait_port(self.ports.postgres, 90, "PostgreSQL")
-        self._create_databases()
+        self._create_databases(pgdata)
 
-    def _create_databases(self) -> None:
+    def _create_databases(self, pgdata: Path) -> None:
         import asyncio
 
         import asyncpg
@@ -260,8 +315,7 @@ class Stack:
         async def create() -> None:
             for _ in range(50):
                 try:
-                    conn = await asyncpg.connect(host="127.0.0.1", port=self.ports.postgres, user="postgres",
-                                                 database="postgres")
+                    conn = await asyncpg.connect(**self.pg_connect_args())
                     break
                 except (OSError, asyncpg.CannotConnectNowError):
                     await asyncio.sleep(0.2)
@@ -271,6 +325,12 @@ class Stack:
             for s in SERVICES:
                 if f"casebook_{s}" not in have:
                     await conn.execute(f'CREATE DATABASE "casebook_{s}"')
+            if _require_passwords(pgdata / "pg_hba.conf"):
+                # A data directory made by an older launcher trusted every local connection: set the
+                # password it never had, then ask for it from now on.
+                await conn.execute("SET password_encryption = 'scram-sha-256'")
+                await conn.execute(f"ALTER ROLE postgres PASSWORD '{self.secrets['pg_password']}'")
+                await conn.execute("SELECT pg_reload_conf()")
             await conn.close()
 
         asyncio.run(create())
@@ -285,7 +345,7 @@ class Stack:
             "CASEBOOK_S3_ACCESS_KEY": self.secrets["s3_access_key"],
             "CASEBOOK_S3_SECRET_KEY": self.secrets["s3_secret_key"],
             "CASEBOOK_S3_SECURE": "false",
-            "CASEBOOK_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:{p.postgres}/casebook_{service}",
+            "CASEBOOK_DATABASE_URL": self.database_url(f"casebook_{service}"),
             "CASEBOOK_HTTP_HOST": "127.0.0.1",
             "CASEBOOK_HTTP_PORT": str(p.http[service]),
             "CASEBOOK_AUTH_SECRET": self.secrets["auth_secret"],
@@ -320,17 +380,91 @@ class Stack:
         self.start_broker()
         self.start_postgres()
 
+    def _port_of(self, name: str) -> int:
+        p = self.ports
+        return {"s3": p.s3, "broker": p.kafka, "postgres": p.postgres}.get(name) or p.http[name]
+
+    def supervise(self) -> None:
+        """Start again, with backoff, whatever died; call periodically (the `run`/`infra` main loop)."""
+        now = time.monotonic()
+        for name, proc in list(self.procs):
+            if self.stopping or proc.poll() is None:
+                continue
+            if (self.data / f"{name}.held").exists():
+                continue  # stopped on purpose (fault tests); `restart` releases it
+            if _port_open(self._port_of(name)):
+                continue  # someone else (a test's Stack) started it again
+            due, delay, count = self._restarts.get(name, (now, 1.0, 0))
+            if now < due:
+                continue
+            print(f"{name} exited with {proc.returncode}; restarting (restart {count + 1}, "
+                  f"next wait {min(delay * 2, 30):.0f} s)", flush=True)
+            try:
+                if name in ("s3", "broker", "postgres"):
+                    self.restart(name)
+                else:
+                    self.procs = [(n, pr) for n, pr in self.procs if n != name]
+                    self.start_service(name)
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported; tried again after the backoff
+                print(f"restarting {name} failed: {exc}", flush=True)
+            self._restarts[name] = (now + delay, min(delay * 2, 30.0), count + 1)
+        for name, (due, _, _) in list(self._restarts.items()):
+            alive = [pr for n, pr in self.procs if n == name and pr.poll() is None]
+            if alive and now - due > 60:
+                del self._restarts[name]  # up for a minute: the next failure starts the backoff afresh
+
     def stop(self) -> None:
+        """Stop every process and everything it started (pool workers, resource trackers): whole groups."""
+        self.stopping = True
         for _name, proc in reversed(self.procs):
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGTERM)
         for name, proc in reversed(self.procs):
             try:
-                proc.wait(timeout=15)
+                proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                print(f"{name} did not stop in 20 s; killing it", flush=True)
+            # Whatever the leader left in its group (it was started in a session of its own) goes too.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
             (self.data / f"{name}.pid").unlink(missing_ok=True)
         self.procs.clear()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read, in one step: readers see the old file or the new one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _require_passwords(hba: Path) -> bool:
+    """Replace `trust` with `scram-sha-256` in pg_hba.conf; True if anything changed."""
+    if not hba.exists():
+        return False
+    lines = hba.read_text().splitlines()
+    changed = False
+    out = []
+    for line in lines:
+        fields = line.split()
+        if fields and not line.lstrip().startswith("#") and fields[-1] == "trust":
+            line = line[: line.rstrip().rfind("trust")] + "scram-sha-256"
+            changed = True
+        out.append(line)
+    if changed:
+        hba.write_text("\n".join(out) + "\n")
+    return changed
 
 
 def make_token(secret: str, user: str, roles: list[str], name: str | None = None, ttl: int = 86400) -> str:
@@ -387,10 +521,8 @@ def main() -> None:
         else:
             print("infrastructure ready (Ctrl-C stops)", flush=True)
         while True:
-            for name, proc in stack.procs:
-                if proc.poll() is not None and name in ("s3", "broker", "postgres"):
-                    print(f"{name} exited with {proc.returncode}; see {stack.data / 'logs'}", flush=True)
-            time.sleep(2)
+            stack.supervise()
+            time.sleep(1)
     except KeyboardInterrupt:
         pass
     finally:
