@@ -222,6 +222,22 @@ def test_readers_see_the_approved_revision_only(users: Any, anonymous: User) -> 
     assert len(anonymous.get(f"/v1/cases/{cid}/images").json()) == 2
 
 
+def test_presentations_read_the_published_revision(users: Any) -> None:
+    alice, editor, fan = users(), users("editor"), users("contributor,supporter")
+    cid, _ = _case_with_image(alice, discussion="Approved discussion text.")
+    _approve(alice, editor, cid)
+    r = alice.http.patch(f"/v1/cases/{cid}", json={"discussion": "Pending discussion text."})
+    assert r.status_code == 200 and r.json()["status"] == "submitted"
+    export_id = fan.post(f"/v1/cases/{cid}/exports", json={"kind": "presentation"}).json()["id"]
+
+    def url() -> str | None:
+        body = fan.get(f"/v1/exports/{export_id}").json()
+        return body.get("download_url") if body.get("status") == "ready" else None
+
+    html = httpx.get(_eventually(url, timeout=180, what="presentation ready"), timeout=60).text
+    assert "Approved discussion text." in html and "Pending discussion text." not in html
+
+
 def test_an_upload_during_moderation_is_not_published_with_that_approval(users: Any, anonymous: User) -> None:
     alice, editor = users(), users("editor")
     cid, sid = _case_with_image(alice)
