@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 from casebook_achievements import core
 from casebook_achievements.adapters.collector import collector_count
+from casebook_platform.deps import SessionDep
 
 router = APIRouter(prefix="/v1", tags=["achievements"])
 
@@ -30,11 +31,8 @@ class LevelOut(BaseModel):
 
 @router.get("/users/{user_id}/achievements", response_model=AchievementsOut,
             summary="A user's achievements (Collector: approved public cases)")
-async def user_achievements(user_id: str, request: Request) -> AchievementsOut:
-    rt = request.app.state.runtime
-    async with rt.db.sessions() as session:
-        count = await collector_count(session, user_id)
-    s = core.standing(count)
+async def user_achievements(user_id: str, session: SessionDep) -> AchievementsOut:
+    s = core.standing(await collector_count(session, user_id))
     return AchievementsOut(collector=CollectorOut(count=s.count, level=s.level, tier=s.tier,
                                                   next_level_at=s.next_level_at))
 

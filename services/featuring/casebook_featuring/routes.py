@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Row
 
 from casebook_events import CaseFeatured, CaseOfTheMonthPicked
 from casebook_featuring import core
 from casebook_featuring.adapters import catalog
-from casebook_platform.auth import CurrentUser, Principal, require_role
+from casebook_platform.auth import CurrentUser, require_role
+from casebook_platform.deps import RuntimeDep, SessionDep
 from casebook_platform.errors import ApiError
 from casebook_platform.pagination import decode_cursor, encode_cursor
-from casebook_platform.service import Runtime
 
 router = APIRouter(prefix="/v1", tags=["featuring"])
 
@@ -66,16 +66,6 @@ class PickOut(BaseModel):
 Month = Annotated[str, Path(pattern=r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$", description="`YYYY-MM` (UTC)")]
 
 
-def _runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
-
-
-def _editor(request: Request, user: Principal) -> Runtime:
-    require_role(user, "editor")
-    return _runtime(request)
-
-
 def _month(text: str) -> core.Month:
     try:
         return core.parse_month(text)
@@ -95,8 +85,8 @@ def _pick_out(row: Row[Any]) -> PickOut:
 @router.post("/featured", response_model=FeaturedOut, status_code=201,
              responses={200: {"model": FeaturedOut, "description": "The case was already featured"}},
              summary="Feature an approved public case (201; 200 when it already is)")
-async def feature(body: CaseRef, request: Request, response: Response, user: CurrentUser) -> FeaturedOut:
-    rt = _editor(request, user)
+async def feature(body: CaseRef, rt: RuntimeDep, response: Response, user: CurrentUser) -> FeaturedOut:
+    require_role(user, "editor")
     now = datetime.now(UTC)
     async with rt.db.transaction() as session:
         case = await catalog.get_listed(session, body.case_id)
@@ -115,11 +105,9 @@ async def feature(body: CaseRef, request: Request, response: Response, user: Cur
 
 
 @router.get("/featured", response_model=FeaturedPage, summary="Featured cases, newest first")
-async def list_featured(request: Request, limit: int = Query(20, ge=1, le=100),
+async def list_featured(session: SessionDep, limit: int = Query(20, ge=1, le=100),
                         cursor: str | None = None) -> FeaturedPage:
-    before = decode_cursor(cursor)
-    async with _runtime(request).db.sessions() as session:
-        rows = await catalog.featured_page(session, limit + 1, before)
+    rows = await catalog.featured_page(session, limit + 1, decode_cursor(cursor))
     more = len(rows) > limit
     rows = rows[:limit]
     return FeaturedPage(items=[_featured_out(r) for r in rows],
@@ -128,13 +116,11 @@ async def list_featured(request: Request, limit: int = Query(20, ge=1, le=100),
 
 @router.get("/case-of-the-month/{month}/candidates", response_model=CandidatesPage,
             summary="Cases approved in the calendar month before `month` (UTC)")
-async def candidates(month: Month, request: Request, limit: int = Query(50, ge=1, le=200),
+async def candidates(month: Month, session: SessionDep, limit: int = Query(50, ge=1, le=200),
                      cursor: str | None = None) -> CandidatesPage:
     pick_month = _month(month)
     start, end = core.candidate_window(pick_month)
-    after = decode_cursor(cursor)
-    async with _runtime(request).db.sessions() as session:
-        rows = await catalog.candidates_page(session, start, end, limit + 1, after)
+    rows = await catalog.candidates_page(session, start, end, limit + 1, decode_cursor(cursor))
     more = len(rows) > limit
     rows = rows[:limit]
     return CandidatesPage(
@@ -145,8 +131,8 @@ async def candidates(month: Month, request: Request, limit: int = Query(50, ge=1
 
 
 @router.put("/case-of-the-month/{month}", response_model=PickOut, summary="Record the Case of the Month")
-async def pick(month: Month, body: CaseRef, request: Request, user: CurrentUser) -> PickOut:
-    rt = _editor(request, user)
+async def pick(month: Month, body: CaseRef, rt: RuntimeDep, user: CurrentUser) -> PickOut:
+    require_role(user, "editor")
     pick_month = _month(month)
     async with rt.db.transaction() as session:
         case = await catalog.get_listed(session, body.case_id)
@@ -165,10 +151,9 @@ async def pick(month: Month, body: CaseRef, request: Request, user: CurrentUser)
 
 
 @router.get("/case-of-the-month/{month}", response_model=PickOut, summary="The Case of the Month, or 404")
-async def get_pick(month: Month, request: Request) -> PickOut:
+async def get_pick(month: Month, session: SessionDep) -> PickOut:
     pick_month = _month(month)
-    async with _runtime(request).db.sessions() as session:
-        row = await catalog.get_pick(session, str(pick_month))
+    row = await catalog.get_pick(session, str(pick_month))
     if row is None:
         raise ApiError(404, "not_found", f"no Case of the Month recorded for {pick_month}")
     return _pick_out(row)
