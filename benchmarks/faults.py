@@ -1,10 +1,14 @@
 """Recovery under faults: N images through the pipeline while components are SIGKILLed, next to the same
-upload without faults in the same run.
+upload without faults in the same run; then the object store, the database and the broker each stalled
+(SIGSTOP 30 s) and each killed and restarted while 300 images are uploaded and 20 cases published and
+decided, one line each.
 
     python benchmarks/faults.py [--images 1000] [--quick] [--json out.json]
 
 Prints images/min upload→terminal with and without faults, how many kills, and checks on the way that
-every accepted image ends `ready` exactly once (the fault suite's promises at a larger N).
+every accepted image ends `ready` exactly once (the fault suite's promises at a larger N); for each outage,
+whether every image is terminal once, every decision arrived, no DLQ message and no raw object is left.
+`--quick` runs the outages at the fault suite's size (20 images, 2 cases, 8 s stalls).
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from pathlib import Path
 
 import httpx
 from common import Result, bench_stack, emit, token
-from harness import Chaos
+from harness import SERVICES, Chaos
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "faults"))
+from outages import COMPONENTS, FAULTS, run_outage
 
 PER_ZIP = 10
 
@@ -78,8 +85,31 @@ def run(stack: object, procs: dict, n: int, label: str, chaos: Chaos | None) -> 
     return len(accepted) / elapsed * 60, len(chaos.kills) if chaos else 0
 
 
+def outages(quick: bool) -> list[Result]:
+    """Each dependency stalled and killed while images are uploaded and cases decided; a line for each."""
+    images, cases, stall = (20, 2, 8.0) if quick else (300, 20, 30.0)
+    results = []
+    with bench_stack(SERVICES, env={"gateway": {"CASEBOOK_STALE_UPLOAD_S": "30",
+                                                "CASEBOOK_UPLOAD_SWEEP_INTERVAL_S": "3"},
+                                    "anonymiser": {"CASEBOOK_SWEEP_INTERVAL_S": "3"}}) as (stack, procs):
+        def tokens(user: str, roles: str) -> str:
+            return token(stack, user, roles)
+
+        for component in COMPONENTS:
+            for fault in FAULTS:
+                o = run_outage(stack, procs["gateway"].url, tokens, component=component, fault=fault,
+                               images=images, cases=cases, stall_s=stall)
+                print(o.line(), flush=True)
+                what = f"SIGSTOP {stall:.0f} s" if fault == "stall" else "SIGKILL + restart"
+                results.append(Result(f"outage {component} {fault}", f"{images} images + {cases} decisions, {what}",
+                                      o.seconds, "s", target="all terminal once, decisions arrive, no DLQ, no raw "
+                                      + ("(ok)" if all(o.checks.values()) else f"(FAILED {o.checks})")))
+    return results
+
+
 def main(argv: list[str]) -> None:
-    n = 200 if "--quick" in argv else int(argv[argv.index("--images") + 1]) if "--images" in argv else 1000
+    quick = "--quick" in argv
+    n = 200 if quick else int(argv[argv.index("--images") + 1]) if "--images" in argv else 1000
     with bench_stack(("gateway", "anonymiser"),
                      env={"gateway": {"CASEBOOK_STALE_UPLOAD_S": "30", "CASEBOOK_UPLOAD_SWEEP_INTERVAL_S": "3"},
                           "anonymiser": {"CASEBOOK_SWEEP_INTERVAL_S": "3"}}) as (stack, procs):
@@ -89,6 +119,7 @@ def main(argv: list[str]) -> None:
     emit([
         Result(f"faults {n} images", f"upload→ready under {kills} SIGKILLs", stormy, "img/min",
                "same upload without faults", calm, "every image ready once"),
+        *outages(quick),
     ], argv)
 
 
