@@ -14,11 +14,11 @@ from casebook_events import Reason, lifecycle
 from casebook_moderation import core
 from casebook_moderation.adapters import queue
 from casebook_moderation.metrics import domain_metrics
-from casebook_platform.auth import CurrentUser, Principal, require_role
+from casebook_platform.auth import CurrentUser, require_role
+from casebook_platform.deps import RuntimeDep, SessionDep
 from casebook_platform.errors import ApiError
 from casebook_platform.openapi import NOT_BLANK_TEXT
 from casebook_platform.pagination import decode_cursor, encode_cursor
-from casebook_platform.service import Runtime
 
 router = APIRouter(prefix="/v1/moderation", tags=["moderation"])
 
@@ -96,12 +96,6 @@ def _item_out(row: Row[Any], now: datetime, caller: str) -> QueueItemOut:
                         diff=row.diff, own_case=row.owner_id == caller)
 
 
-def _editor(request: Request, user: Principal) -> Runtime:
-    require_role(user, "editor")
-    rt: Runtime = request.app.state.runtime
-    return rt
-
-
 async def _open_item(session: AsyncSession, case_id: str, editor_id: str, now: datetime) -> Row[Any]:
     """The waiting item, locked so that racing editors are served one after the other."""
     item = await queue.get_item(session, case_id, for_update=True)
@@ -115,12 +109,10 @@ async def _open_item(session: AsyncSession, case_id: str, editor_id: str, now: d
 
 
 @router.get("/queue", response_model=QueuePage, summary="Cases awaiting review, oldest submission first")
-async def list_queue(request: Request, user: CurrentUser, limit: int = Query(50, ge=1, le=200),
+async def list_queue(session: SessionDep, user: CurrentUser, limit: int = Query(50, ge=1, le=200),
                      cursor: str | None = None) -> QueuePage:
-    rt = _editor(request, user)
-    after = decode_cursor(cursor)
-    async with rt.db.sessions() as session:
-        rows = await queue.queue_page(session, limit + 1, after)
+    require_role(user, "editor")
+    rows = await queue.queue_page(session, limit + 1, decode_cursor(cursor))
     now = datetime.now(UTC)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -129,8 +121,8 @@ async def list_queue(request: Request, user: CurrentUser, limit: int = Query(50,
 
 
 @router.post("/{case_id}/claim", response_model=QueueItemOut, summary="Claim a case for review")
-async def claim(case_id: str, request: Request, user: CurrentUser) -> QueueItemOut:
-    rt = _editor(request, user)
+async def claim(case_id: str, rt: RuntimeDep, request: Request, user: CurrentUser) -> QueueItemOut:
+    require_role(user, "editor")
     ttl = timedelta(seconds=request.app.state.settings.claim_ttl_seconds)
     now = datetime.now(UTC)
     async with rt.db.transaction() as session:
@@ -142,8 +134,8 @@ async def claim(case_id: str, request: Request, user: CurrentUser) -> QueueItemO
 
 
 @router.post("/{case_id}/approve", response_model=DecisionOut, summary="Approve: the case becomes public")
-async def approve(case_id: str, request: Request, user: CurrentUser) -> DecisionOut:
-    rt = _editor(request, user)
+async def approve(case_id: str, rt: RuntimeDep, user: CurrentUser) -> DecisionOut:
+    require_role(user, "editor")
     now = datetime.now(UTC)
     async with rt.db.transaction() as session:
         item = await _open_item(session, case_id, user.id, now)
@@ -155,8 +147,8 @@ async def approve(case_id: str, request: Request, user: CurrentUser) -> Decision
 
 
 @router.post("/{case_id}/reject", response_model=DecisionOut, summary="Return the case to its owner with reasons")
-async def reject(case_id: str, body: RejectIn, request: Request, user: CurrentUser) -> DecisionOut:
-    rt = _editor(request, user)
+async def reject(case_id: str, body: RejectIn, rt: RuntimeDep, user: CurrentUser) -> DecisionOut:
+    require_role(user, "editor")
     now = datetime.now(UTC)
     reasons = [Reason(code=r.code, message=r.message) for r in body.reasons]
     async with rt.db.transaction() as session:
@@ -171,10 +163,8 @@ async def reject(case_id: str, body: RejectIn, request: Request, user: CurrentUs
 
 @router.get("/{case_id}/checks", response_model=ChecksOut,
             summary="The automatic checks and image-quality advice of a case's latest submission (owner, editors)")
-async def case_checks(case_id: str, request: Request, user: CurrentUser) -> ChecksOut:
-    rt: Runtime = request.app.state.runtime
-    async with rt.db.sessions() as session:
-        item = await queue.get_item(session, case_id)
+async def case_checks(case_id: str, session: SessionDep, user: CurrentUser) -> ChecksOut:
+    item = await queue.get_item(session, case_id)
     if item is None or item.revision == 0 or item.state == "deleted" or (
             item.owner_id != user.id and not lifecycle.is_editor(user.roles)):
         raise ApiError(404, "not_found", "no submission of this case is known")
