@@ -523,3 +523,17 @@ def test_names_inside_kept_sequences_are_dropped(key: CaseKey) -> None:
     assert out is not None
     kept = out.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
     assert [float(v) for v in kept.PixelSpacing] == [0.5, 0.5] and "PersonName" not in kept
+
+
+@pytest.mark.parametrize(("surname", "description"), [("White", "MRI brain white matter for Mr White"),
+                                                       ("Long", "CT LONG bone"), ("Head", "CT HEAD")])
+def test_a_surname_that_is_also_an_imaging_word_does_not_stay(key: CaseKey, surname: str, description: str) -> None:
+    ds = _ct()
+    ds.PatientName = f"{surname}^Zebedee"
+    ds.StudyDescription = description
+    ds.SeriesDescription = description
+    ds.BodyPartExamined = surname.upper()
+    out = assert_clean(_run(_bytes(ds), key), "Zebedee")
+    assert out is not None
+    for kw in ("StudyDescription", "SeriesDescription", "BodyPartExamined"):
+        assert surname.lower() not in str(out.get(kw, "")).lower().split(), kw

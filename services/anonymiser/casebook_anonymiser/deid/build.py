@@ -43,6 +43,7 @@ _NUMERIC_TEXT = re.compile(r"^[0-9.+\-]{1,16}$")
 _PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{3,}")
 _TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI",
                        "UR", "UT"})
+_WORD_VRS = frozenset({"CS", "SH", "LO", "LT", "ST", "UT", "UC"})
 _BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "US", "SS", "UL", "SL", "FL", "FD", "AT", "UV", "SV"})
 _FREE_TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UC", "UT", "UR", "AE"})
 _STANDARD_UID_PREFIX = "1.2.840.10008."
@@ -64,6 +65,7 @@ class Builder:
         self.removed: Counter[str] = Counter()
         self.private_kept = 0
         self.dates_shifted = 0
+        self.word_slots: list[tuple[el.Dataset, int]] = []  # kept text made of vocabulary words
         self.codec: str | None = "latin-1"  # None: ISO 2022 or multi-byte text, decoded by pydicom
 
     # -- reading input values ------------------------------------------------------------------
@@ -197,7 +199,36 @@ class Builder:
                 self.forget(ds, tag, raw, depth)
             else:
                 out[tag] = made
+                if made.vr in _WORD_VRS and (rule.action == "vocab" or made.vr == "CS"):
+                    self.word_slots.append((out, tag))
         return out
+
+    def finish(self) -> None:
+        """Drop from kept words any that is also a word of the patient's or another person's name or of an
+        identifier: a surname that happens to be an imaging word ("White", "Head") must not stay beside it.
+
+        Runs after the whole object is read, because names can come after the descriptions in tag order.
+        """
+        names = self.secrets.name_words()
+        if not names:
+            return
+        for out, tag in self.word_slots:
+            element = out.get(tag)
+            if element is None:
+                continue
+            values = element.value.decode("ascii").rstrip(" \x00").split("\\")
+            cleaned = []
+            for v in values:
+                words = [w for w in v.split(" ") if w and w.casefold() not in names]
+                if words:
+                    cleaned.append(" ".join(words))
+            if cleaned == values:
+                continue
+            self.removed["name_words_in_text"] += 1
+            if cleaned:
+                out[tag] = el.text(element.vr, cleaned)
+            else:
+                del out[tag]
 
     def _file_vr(self, raw: Any, rule: Rule) -> str | None:
         """The VR to write: the dictionary's, unless the file declares a different one (then drop)."""

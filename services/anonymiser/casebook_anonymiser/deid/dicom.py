@@ -98,6 +98,7 @@ def prepare(data: bytes, key: CaseKey) -> Prepared:
     ts = transfer_syntax(ds)
     builder = Builder(key, ts.is_little_endian)
     out = builder.build(ds, top=True)
+    builder.finish()
     pixels = px.rewrite(ds, ts, ts.is_little_endian)
     if pixels is not None:
         out[PIXEL_DATA if pixels.element.vr in ("OB", "OW") else _float_tag(pixels.element.vr)] = pixels.element

@@ -135,6 +135,15 @@ class Secrets:
         if len(v) >= 6:
             self.exact.add(v.encode("ascii", "ignore"))
 
+    def name_words(self) -> frozenset[str]:
+        """Every word (2+ characters, not a bare number) of the names and identifiers seen, in each
+        normalised spelling. Bare numbers are checked apart (5+ digits), as kept measurements hold short ones."""
+        words: set[str] = set()
+        for part in self.strict_parts:
+            for n in normalise(part):
+                words.update(w for w in _WORD.findall(n) if len(w) >= 2 and not w.isdigit())
+        return frozenset(words)
+
     def found_in(self, text_values: Iterable[str], data: bytes, bulk: Iterable[bytes] = ()) -> list[str]:
         """What of the input survives in the output (kinds only, never the values)."""
         hay = " ".join(text_values)
@@ -142,7 +151,10 @@ class Secrets:
         if not hay.isascii():
             found.append("non_ascii_text")
         hay = hay.casefold()
-        risky = {t for t in _WORD.findall(hay) if not token_ok(t)}
+        all_words = set(_WORD.findall(hay))
+        if all_words & self.name_words():
+            found.append("name_word")
+        risky = {t for t in all_words if not token_ok(t)}
         words = {t for t in risky if not t.isdigit() and len(t) >= 2}
         numbers = {t for t in risky if t.isdigit() and len(t) >= 5}
         if words or numbers:
