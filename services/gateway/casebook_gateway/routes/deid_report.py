@@ -7,10 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from minio.error import S3Error
-from sqlalchemy import select
 
 from casebook_gateway import repo
-from casebook_gateway.adapters.db import images
+from casebook_gateway.adapters import imagestore
 from casebook_gateway.schemas import DeidReport
 from casebook_platform.auth import MaybeUser
 from casebook_platform.errors import ApiError
@@ -29,7 +28,7 @@ async def deid_report(image_id: str, request: Request, user: MaybeUser) -> DeidR
     """
     rt = request.app.state.runtime
     async with rt.db.sessions() as session:
-        im = (await session.execute(select(images).where(images.c.id == image_id))).mappings().first()
+        im = await imagestore.get_image(session, image_id)
         if im is None or im["status"] == "receiving":
             raise ApiError(404, "not_found", "no such image")
         case = await repo.load_case(session, im["case_id"], user)
