@@ -152,7 +152,7 @@ class Advice:
 
 def quality_advice(image_ids: Sequence[str], images: Mapping[str, ImageState]) -> list[Advice]:
     """Advisory checks over the submitted images that were de-identified, in a stable order of codes:
-    `image_too_small`, `mixed_modalities`, `single_slice`."""
+    `image_too_small`, `image_blank`, `mixed_modalities`, `single_slice`."""
     ready = [images[i] for i in image_ids if i in images and images[i].status == "ready"]
     out: list[Advice] = []
     small = tuple(i.image_id for i in ready if i.rows is not None and i.columns is not None
@@ -160,6 +160,10 @@ def quality_advice(image_ids: Sequence[str], images: Mapping[str, ImageState]) -
     if small:
         out.append(Advice("image_too_small", f"{len(small)} image(s) are smaller than {MIN_TEACHING_PIXELS} pixels "
                           "on a side; upload the original resolution.", small))
+    blank = tuple(i.image_id for i in ready if "near_uniform" in i.flags)
+    if blank:
+        out.append(Advice("image_blank", f"{len(blank)} image(s) are blank or nearly uniform as first displayed; "
+                          "check the export or the window.", blank))
     by_study: dict[str, list[ImageState]] = {}
     for i in ready:
         by_study.setdefault(i.study_id or "", []).append(i)

@@ -30,7 +30,7 @@ class CheckOut(BaseModel):
 
 
 class AdviceOut(BaseModel):
-    code: str = Field(description="`image_too_small`, `mixed_modalities` or `single_slice`.")
+    code: str = Field(description="`image_too_small`, `image_blank`, `mixed_modalities` or `single_slice`.")
     message: str
     image_ids: list[str]
 

@@ -537,3 +537,10 @@ def test_a_surname_that_is_also_an_imaging_word_does_not_stay(key: CaseKey, surn
     assert out is not None
     for kw in ("StudyDescription", "SeriesDescription", "BodyPartExamined"):
         assert surname.lower() not in str(out.get(kw, "")).lower().split(), kw
+
+
+def test_a_blank_image_is_flagged_for_the_editors(key: CaseKey) -> None:
+    ds = _grey8(_ct(), np.full((256, 256), 37, np.uint8))
+    result = _run(_bytes(ds), key)
+    assert result.status == "ready" and "near_uniform" in result.info["flags"]
+    assert "near_uniform" not in _run(_bytes(_ct()), key).info["flags"]

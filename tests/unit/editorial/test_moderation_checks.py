@@ -157,6 +157,13 @@ def test_quality_advice_names_small_mixed_and_single_slice_images() -> None:
     assert advice["single_slice"] == ("a",)  # a radiograph (CR) is a single image by nature
 
 
+def test_quality_advice_names_blank_images() -> None:
+    images = {f"i{n}": _img(f"i{n}") for n in range(3)}
+    images["i1"] = _img("i1", flags=("ocr_checked", "near_uniform"))
+    advice = core.quality_advice(list(images), images)
+    assert [(a.code, a.image_ids) for a in advice] == [("image_blank", ("i1",))]
+
+
 def test_a_multiframe_series_is_a_stack() -> None:
     images = {"a": _img("a", frames=40)}
     assert core.quality_advice(["a"], images) == []

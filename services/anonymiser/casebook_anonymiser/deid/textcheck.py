@@ -173,6 +173,15 @@ def check(output: bytes) -> tuple[Dataset, np.ndarray, list[Region], int]:
     return ds, stack, regions, n_views
 
 
+NEAR_UNIFORM_STD = 2.0  # grey levels (of 255) in the view a reader opens with
+
+
+def near_uniform(ds: Dataset, stack: np.ndarray) -> bool:
+    """Whether the image is blank or nearly so as a reader first sees it (advice for editors, never a block)."""
+    first = views(ds, stack[0])[0]
+    return float(np.asarray(first, np.float32).std()) < NEAR_UNIFORM_STD
+
+
 def redact(stack: np.ndarray, regions: list[Region]) -> np.ndarray:
     """The union of all regions blacked out on every frame (cine loops repeat overlays)."""
     out = stack.copy()
