@@ -10,7 +10,7 @@ from casebook_featuring.adapters.db import metadata, tables
 from casebook_featuring.handlers import build_handlers
 from casebook_featuring.routes import router
 from casebook_featuring.settings import Settings
-from casebook_platform.openapi import ErrorTable, install_contract
+from casebook_platform.openapi import ErrorTable, LinkTable, install_contract
 from casebook_platform.service import create_service_app
 
 # Every status and error code each operation can answer, besides 401/422 (read from the routes themselves).
@@ -21,6 +21,12 @@ ERRORS: ErrorTable = {
     ("PUT", "/v1/case-of-the-month/{month}"): {403: ["role_required"],
                                                422: ["not_approved", "not_from_preceding_month"]},
     ("GET", "/v1/case-of-the-month/{month}"): {404: ["not_found"]},
+}
+_MONTH = {"month": "$request.path.month"}
+LINKS: LinkTable = {
+    ("PUT", "/v1/case-of-the-month/{month}", 200): {"GetPick": ("GET", "/v1/case-of-the-month/{month}", _MONTH)},
+    ("GET", "/v1/case-of-the-month/{month}/candidates", 200): {
+        "Pick": ("PUT", "/v1/case-of-the-month/{month}", _MONTH)},
 }
 
 
@@ -33,5 +39,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metadata=metadata, tables=tables, migrations=Path(__file__).parent / "migrations",
         handlers=build_handlers, routers=[router],
     )
-    install_contract(app, errors=ERRORS)
+    install_contract(app, errors=ERRORS, links=LINKS)
     return app

@@ -10,7 +10,7 @@ from casebook_moderation.adapters.db import metadata, tables
 from casebook_moderation.handlers import build_handlers
 from casebook_moderation.routes import router
 from casebook_moderation.settings import Settings
-from casebook_platform.openapi import ErrorTable, install_contract
+from casebook_platform.openapi import ErrorTable, LinkTable, install_contract
 from casebook_platform.service import create_service_app
 
 _DECISION = {403: ["role_required", "own_case"], 404: ["not_found"], 409: ["already_claimed"]}
@@ -21,6 +21,16 @@ ERRORS: ErrorTable = {
     ("POST", "/v1/moderation/{case_id}/approve"): _DECISION,
     ("POST", "/v1/moderation/{case_id}/reject"): _DECISION,
     ("GET", "/v1/moderation/{case_id}/checks"): {404: ["not_found"]},
+}
+_SAME = {"case_id": "$request.path.case_id"}
+_QUEUED = {"case_id": "$response.body#/items/0/case_id"}
+LINKS: LinkTable = {
+    ("GET", "/v1/moderation/queue", 200): {
+        "Claim": ("POST", "/v1/moderation/{case_id}/claim", _QUEUED),
+        "Checks": ("GET", "/v1/moderation/{case_id}/checks", _QUEUED)},
+    ("POST", "/v1/moderation/{case_id}/claim", 200): {
+        "Approve": ("POST", "/v1/moderation/{case_id}/approve", _SAME),
+        "Reject": ("POST", "/v1/moderation/{case_id}/reject", _SAME)},
 }
 
 
@@ -33,5 +43,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metadata=metadata, tables=tables, migrations=Path(__file__).parent / "migrations",
         handlers=build_handlers, routers=[router],
     )
-    install_contract(app, errors=ERRORS)
+    install_contract(app, errors=ERRORS, links=LINKS)
     return app
