@@ -21,6 +21,7 @@ CONTRACT = [
     ("GET", "/v1/cases/{case_id}/revisions/{n}"), ("POST", "/v1/cases/{case_id}/share-link"),
     ("POST", "/v1/cases/{case_id}/studies"), ("POST", "/v1/cases/{case_id}/studies/{study_id}/uploads"),
     ("GET", "/v1/cases/{case_id}/images"), ("GET", "/v1/images/{image_id}"),
+    ("GET", "/v1/images/{image_id}/deid-report"),
     ("GET", "/v1/moderation/queue"), ("POST", "/v1/moderation/{case_id}/claim"),
     ("POST", "/v1/moderation/{case_id}/approve"), ("POST", "/v1/moderation/{case_id}/reject"),
     ("POST", "/v1/featured"), ("GET", "/v1/featured"), ("GET", "/v1/case-of-the-month/{month}/candidates"),
