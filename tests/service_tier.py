@@ -1,4 +1,4 @@
-"""The service tier: a service's real handlers and pure core on FastStream's in-memory broker.
+"""The service tier's harness: a service's real handlers and pure core on FastStream's in-memory broker.
 
 Each test builds the service's handlers with its in-memory adapters (the same ports the PostgreSQL
 adapters implement) and runs them under `MemoryConsumer`, the platform's consumer with its unit of work

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from conftest import running
 from prometheus_client import CollectorRegistry, Counter
+from service_tier import running
 
 from casebook_achievements import core
 from casebook_achievements.adapters.memory import MemoryCollector

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from conftest import running
+from service_tier import running
 
 from casebook_events import CaseApproved, CaseDeleted, CaseUpdated, Topic
 from casebook_featuring.adapters.memory import MemoryCatalog

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import running
+from service_tier import running
 
 from casebook_events import CaseDeleted, CaseFeatured, Topic
 from casebook_platform.consumer import Delivery, PermanentError

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import running
+from service_tier import running
 
 from casebook_events import (
     CaseAnonymised,
