@@ -102,7 +102,12 @@ def create_service_app(
         app.state.runtime = rt
         for hook in on_start:
             await hook(rt)
-        await _retry("broker", broker.start)
+        try:
+            await _retry("broker", broker.start, timeout=15)
+        except Exception:  # noqa: BLE001 - serve without it: the outbox buffers, consumers start once it is back
+            log.warning("broker unreachable at start; serving without it and connecting in the background")
+            rt.tasks.append(asyncio.create_task(_retry("broker", broker.start, timeout=float("inf")),
+                                                name="broker-connect"))
         rt.tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
         for job in background:
             rt.tasks.append(asyncio.create_task(job(rt), name=getattr(job, "__name__", "job")))
