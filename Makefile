@@ -71,7 +71,7 @@ typecheck: install-dev
 	  $(foreach s,$(SERVICES),services/$(s)/casebook_$(s))
 
 bench: install-dev
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/run_all.py --readme
 
 # The DICOM ingest under atheris, then Schemathesis against the running platform for longer than `make test` does.
 fuzz: install-dev

@@ -35,7 +35,7 @@ class Result:
     def ratio(self) -> float | None:
         if self.baseline_value in (None, 0):
             return None
-        return self.value / self.baseline_value  # type: ignore[operator]
+        return self.value / self.baseline_value
 
 
 def table(results: list[Result]) -> str:

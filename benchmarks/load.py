@@ -6,7 +6,7 @@
 One run measures, in order (each part alone on the machine):
 
 1. light load: one image at a time (a single DICOM upload, then wait for `ready`): p50/p99 latency;
-2. sustained: K contributors, each keeping at most two studies (zips of `--files` images) in flight, for at
+2. sustained: K contributors, each keeping at most `--window` studies (zips of `--files` images) in flight, for at
    least `--seconds` and `--images`; steady-state img/min between the end of warm-up and the last upload,
    p50/p99 upload→ready, and the per-stage time split (client timestamps, the two services' database
    timestamps, and the histograms of their `/metrics`);
@@ -186,7 +186,7 @@ def print_split(title: str, rows: list[tuple[str, float, float]], poll_ms: float
 
 
 def sustained(base: str, stack: Any, files: list[bytes], *, contributors: int, per: int, min_images: int,
-              min_seconds: float, window: int = 2) -> tuple[Tracker, float, float]:
+              min_seconds: float, window: int = 1) -> tuple[Tracker, float, float]:
     """K contributors, each with at most `window` studies in flight, until both minimums are met.
 
     Returns the tracker, the start time and the time of the last upload (wall clock).
@@ -444,6 +444,7 @@ def main(argv: list[str]) -> None:
     min_images = _arg(argv, "--images", 300 if quick else 3000)
     min_seconds = _arg(argv, "--seconds", 20 if quick else 180)
     warmup = _arg(argv, "--warmup", 5 if quick else 30)
+    window = _arg(argv, "--window", 1)
     light_n = _arg(argv, "--light", 20 if quick else 60)
     study_n = _arg(argv, "--study", 100 if quick else 300)
     cores = os.cpu_count() or 1
@@ -451,7 +452,8 @@ def main(argv: list[str]) -> None:
     templates = _templates()
     pool_files = unique_copies(templates, 600, per_study=per)
     mode = "quick" if quick else "sustained"
-    print(f"load ({mode}): light {light_n} images; sustained {k} contributors x {per}-image zips, "
+    print(f"load ({mode}): light {light_n} images; sustained {k} contributors x {per}-image zips "
+          f"({window} in flight each: latency = in flight / throughput), "
           f">= {min_images} images and >= {min_seconds} s, warm-up {warmup} s; one zip of {study_n}", flush=True)
 
     with bench_stack(("gateway", "anonymiser")) as (stack, procs):
@@ -467,7 +469,7 @@ def main(argv: list[str]) -> None:
 
         scrapes = {s: scrape(p.url) for s, p in procs.items()}
         tracker, t_start, t_last = sustained(base, stack, pool_files, contributors=k, per=per,
-                                             min_images=min_images, min_seconds=min_seconds)
+                                             min_images=min_images, min_seconds=min_seconds, window=window)
         after = {s: scrape(p.url) for s, p in procs.items()}
         ids = list(tracker.sent)
         stamps = db_stages(stack, ids)
