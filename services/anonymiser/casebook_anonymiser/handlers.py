@@ -23,7 +23,7 @@ from casebook_anonymiser.deid import CaseKey
 from casebook_anonymiser.deid.result import PROCESSING_ERROR
 from casebook_anonymiser.metrics import DomainMetrics
 from casebook_anonymiser.settings import Settings
-from casebook_anonymiser.worker import PROCESSING_TIMEOUT, DeidPool, Outcome, TaskTimeout
+from casebook_anonymiser.worker import PROCESSING_TIMEOUT, ByteBudget, DeidPool, Outcome, TaskTimeout
 from casebook_events import CaseAnonymised, CaseQuarantined, CaseUploaded, Topic
 from casebook_platform.consumer import Delivery, Handler
 from casebook_platform.service import Runtime
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 def build_handlers(rt: Runtime, *, pool: DeidPool, domain: DomainMetrics) -> dict[str, Handler]:
     settings: Settings = rt.settings  # type: ignore[assignment]
+    budget = ByteBudget(settings.deid_memory_budget_bytes)
 
     async def uploaded(d: Delivery) -> None:
         e: CaseUploaded = d.event
@@ -47,8 +48,9 @@ def build_handlers(rt: Runtime, *, pool: DeidPool, domain: DomainMetrics) -> dic
                 return
             key = core.case_key(settings.deid_secret, settings.deid_key_id, e.case_id)
             started = time.perf_counter()
-            result = await _deidentify(pool, src, dst, key, ocr=settings.deid_ocr,
-                                       crash_limit=settings.deid_crash_limit)
+            async with budget.hold(e.size):
+                result = await _deidentify(pool, src, dst, key, ocr=settings.deid_ocr,
+                                           crash_limit=settings.deid_crash_limit)
             domain.seconds.observe(time.perf_counter() - started)
             report = core.report_document(result.info, [] if result.status == "ready" else result.reasons)
             await rt.storage.put_bytes(rt.storage.images, core.report_key(e.case_id, e.image_id),

@@ -19,6 +19,8 @@ class Settings(CommonSettings):
         600.0, description="Time limit of one de-identification task (past it: quarantined `processing_timeout`).")
     deid_crash_limit: int = Field(
         3, description="Worker deaths while handling one upload before it is quarantined `processing_error`.")
+    deid_memory_budget_bytes: int = Field(
+        3 * 1024**3, description="Most bytes of uploads de-identified at once (large uploads wait for each other).")
     tmp_dir: str = Field("", description="Where raw objects and results are spooled (default: system temp).")
 
     @model_validator(mode="after")

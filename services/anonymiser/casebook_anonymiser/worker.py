@@ -9,11 +9,12 @@ otherwise); tasks that shared that pool see `BrokenProcessPool` and are run agai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import multiprocessing
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -58,6 +59,33 @@ def deidentify_to_file(src: str, dst: str, key: CaseKey, ocr: bool) -> Outcome:
 def _worker_init() -> None:
     # Ctrl-C in a terminal reaches the whole process group: the service decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class ByteBudget:
+    """At most `capacity` bytes of input in the workers at once: large uploads wait for each other.
+
+    The workers hold an object (and what they make of it) in memory, so four 2 GB uploads side by side
+    would need several times the service's memory; admitted by size, they run one or two at a time while
+    small images keep flowing. An object larger than the whole budget runs alone.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.in_use = 0
+        self._changed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, size: int) -> AsyncIterator[None]:
+        need = max(0, min(size, self.capacity))
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.in_use + need <= self.capacity)
+            self.in_use += need
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self.in_use -= need
+                self._changed.notify_all()
 
 
 class DeidPool:

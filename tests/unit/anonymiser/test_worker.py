@@ -62,3 +62,30 @@ async def test_closing_the_pool_leaves_no_worker_behind() -> None:
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(p) for p in pids)
+
+
+async def test_large_uploads_wait_for_each_other_within_the_byte_budget() -> None:
+    import asyncio
+
+    from casebook_anonymiser.worker import ByteBudget
+
+    gib = 1024**3
+    budget = ByteBudget(3 * gib)
+    running: list[int] = []
+    peak = {"bytes": 0, "tasks": 0}
+
+    async def task(size: int) -> None:
+        async with budget.hold(size):
+            running.append(size)
+            peak["bytes"] = max(peak["bytes"], budget.in_use)
+            peak["tasks"] = max(peak["tasks"], len(running))
+            await asyncio.sleep(0.05)
+            running.remove(size)
+
+    # four 2 GB uploads and a stream of small images
+    await asyncio.gather(*(task(2 * gib) for _ in range(4)), *(task(50_000) for _ in range(20)))
+    assert peak["bytes"] <= 3 * gib
+    assert budget.in_use == 0
+    huge = ByteBudget(gib)
+    async with huge.hold(5 * gib):  # larger than the whole budget: admitted alone
+        assert huge.in_use == gib
