@@ -52,4 +52,5 @@ def test_schemathesis_finds_nothing(platform: Any, tokens: Any, tmp_path: Path, 
     report = result.stdout[-20_000:] + result.stderr[-5_000:]
     assert result.returncode == 0, f"Schemathesis found problems on {service} as {roles or 'anonymous'}:\n{report}"
     assert " passed" in result.stdout, f"no test case ran in {seconds} s:\n{report}"
-    print(next((line for line in result.stdout.splitlines() if " generated" in line), ""))
+    lines = result.stdout.splitlines()
+    print(next((lines[i + 1].strip() for i, line in enumerate(lines[:-1]) if line.strip() == "Test cases:"), ""))
