@@ -544,3 +544,11 @@ def test_a_blank_image_is_flagged_for_the_editors(key: CaseKey) -> None:
     result = _run(_bytes(ds), key)
     assert result.status == "ready" and "near_uniform" in result.info["flags"]
     assert "near_uniform" not in _run(_bytes(_ct()), key).info["flags"]
+
+
+def test_a_sop_class_uid_that_is_not_a_uid_is_refused(key: CaseKey) -> None:
+    data = _bytes(_ct())
+    uid = str(_ct().SOPClassUID).encode()
+    broken = data.replace(uid, uid[:-1] + "é".encode("latin-1"))
+    result = _run(broken, key)
+    assert result.status == "quarantined" and result.reasons == ["invalid_dicom"]

@@ -10,9 +10,12 @@ import logging
 import os
 from pathlib import Path
 
+from casebook_platform import media
+from casebook_platform.media import Media
+from casebook_platform.textscan import TextFinding, scan_text
+
 from .keys import CaseKey
 from .result import PROCESSING_ERROR, UNSUPPORTED_MEDIA, DeidResult, Quarantine, quarantined
-from .textscan import TextFinding, scan_text
 
 __all__ = [
     "CaseKey",
@@ -26,38 +29,24 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-JPEG_MAGIC = b"\xff\xd8\xff"
-# First tag of a preamble-less DICOM stream is usually in group 0002 (meta) or 0008 (identifying).
-_DICOM_FIRST_GROUPS = (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08")
-
-
-def sniff_media(data: bytes) -> str:
-    """Classify by content, never by file name: 'dicom', 'dicom?' (no preamble), 'PNG', 'JPEG' or ''."""
-    if len(data) >= 132 and data[128:132] == b"DICM":
-        return "dicom"
-    if data.startswith(PNG_MAGIC):
-        return "PNG"
-    if data.startswith(JPEG_MAGIC):
-        return "JPEG"
-    if len(data) >= 8 and data[:2] in _DICOM_FIRST_GROUPS:
-        return "dicom?"
-    return ""
+def sniff_media(data: bytes) -> Media:
+    """Classify by content, never by file name (the platform's one sniffer, shared with the gateway)."""
+    return media.sniff(data[: media.HEAD_BYTES])
 
 
 def deidentify_bytes(data: bytes, *, key: CaseKey, ocr: bool = True) -> DeidResult:
     """De-identify one uploaded object; see the package docstring for the failure contract."""
     kind = sniff_media(data)
-    media_type = {"PNG": "image/png", "JPEG": "image/jpeg"}.get(kind, "application/dicom")
+    media_type = media.media_type(kind) if kind in media.PIL_FORMATS else "application/dicom"
     try:
-        if kind in ("dicom", "dicom?"):
+        if kind in (Media.DICOM, Media.DICOM_WITHOUT_PREAMBLE):
             from .dicom import deidentify_dicom
 
             return deidentify_dicom(data, key, ocr)
-        if kind in ("PNG", "JPEG"):
+        if kind in media.PIL_FORMATS:
             from .raster import deidentify_raster
 
-            return deidentify_raster(data, kind, ocr)
+            return deidentify_raster(data, media.PIL_FORMATS[kind], ocr)
         return quarantined(UNSUPPORTED_MEDIA, "application/octet-stream")
     except Quarantine as q:
         log.info("quarantined: %s", q.reason)

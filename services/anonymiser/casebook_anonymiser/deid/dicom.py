@@ -8,6 +8,7 @@ input identifier survives and that only allow-listed elements were written (``ve
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -28,6 +29,7 @@ from .result import BURNED_IN_TEXT, INVALID_DICOM, OCR_UNAVAILABLE, UNSUPPORTED_
 from .verify import check_secrets, check_structure
 
 MEDIA_TYPE = "application/dicom"
+UID_PATTERN = re.compile(r"[0-9]+(\.[0-9]+)*")
 NON_IMAGE_CLASSES = frozenset({"1.2.840.10008.1.3.10"})  # Media Storage Directory Storage
 METHOD = "CASEBOOK DEID ALLOW-LIST 2"
 PIXEL_DATA = tag_of("PixelData")
@@ -81,6 +83,8 @@ def _refuse_early(ds: Dataset) -> str:
     sop_class = text_value(ds, "SOPClassUID")
     if not sop_class:
         raise Quarantine(INVALID_DICOM, "no SOP Class UID")
+    if not UID_PATTERN.fullmatch(sop_class) or len(sop_class) > 64:
+        raise Quarantine(INVALID_DICOM, "SOP Class UID is not a UID")
     if "Rows" in ds and not any(t in ds._dict for t in PIXEL_TAGS):
         raise Quarantine(INVALID_DICOM, "image pixel description without pixel data (truncated?)")
     if sop_class in NON_IMAGE_CLASSES:
