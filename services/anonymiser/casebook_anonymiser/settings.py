@@ -13,7 +13,7 @@ class Settings(CommonSettings):
     deid_secret: str = Field("", description="Pseudonymisation secret (HMAC key for UIDs, dates, pseudonyms).")
     deid_key_id: str = Field("k1", description="Id of that secret, recorded in every output (key rotation).")
     deid_workers: int = Field(0, description="De-identification processes (0: one per core).")
-    deid_ocr: bool = Field(True, description="OCR images that may carry burned-in text (off: they quarantine).")
+    deid_ocr: bool = Field(True, description="Check every image for burned-in text (off: every image quarantines).")
     sweep_interval_s: float = Field(60.0, description="How often leftover raw uploads are looked for.")
     deid_timeout_s: float = Field(
         600.0, description="Time limit of one de-identification task (past it: quarantined `processing_timeout`).")
