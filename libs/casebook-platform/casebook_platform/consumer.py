@@ -61,6 +61,7 @@ class Stall:
     error: str
     since: float
     attempts: int = 0
+    offset: int = -1
 
     def describe(self) -> dict[str, Any]:
         return {"topic": self.topic, "partition": self.partition, "waiting_for": self.dependency,
@@ -217,11 +218,11 @@ class EventConsumer:
                             log.warning("handler failed on %s (attempt %d/%d): %s", topic, deterministic,
                                         s.consumer_max_attempts, exc)
                         else:
-                            self._stalled(topic, partition, exc, attempt)
+                            self._stalled(topic, partition, exc, attempt, offset)
                         await asyncio.sleep(backoff(attempt, first=s.consumer_retry_backoff_s,
                                                     cap=s.consumer_retry_max_backoff_s))
             finally:
-                self._resumed(topic, partition, attempt)
+                self._resumed(topic, partition, attempt, offset)
 
     async def _apply(self, topic: str, envelope: Envelope, event: Any) -> str:
         p = self.tables.processed
@@ -246,12 +247,15 @@ class EventConsumer:
                 log.warning("after-commit hook failed", exc_info=True)
         return "processed"
 
-    def _stalled(self, topic: str, partition: int, exc: BaseException, attempt: int) -> None:
+    def _stalled(self, topic: str, partition: int, exc: BaseException, attempt: int, offset: int = -1) -> None:
         what = dependency_of(exc)
         error = f"{type(exc).__name__}: {exc}"[:300]
         stall = self.stalls.get((topic, partition))
+        if stall is not None and stall.offset != offset:
+            return  # another message of this partition already reports the wait (batches run side by side)
         if stall is None:
-            stall = self.stalls[(topic, partition)] = Stall(topic, partition, what, error, time.monotonic())
+            stall = self.stalls[(topic, partition)] = Stall(topic, partition, what, error, time.monotonic(),
+                                                            offset=offset)
             self.metrics.consumer_stalled.labels(self.service, topic, str(partition)).set(1)
             # A handler error we cannot name gets its traceback once; a known outage only a line.
             log.warning("paused %s[%s]: waiting for %s (%s); retrying until it recovers", topic, partition,
@@ -261,9 +265,10 @@ class EventConsumer:
                         attempt, time.monotonic() - stall.since, error)
         stall.dependency, stall.error, stall.attempts = what, error, attempt
 
-    def _resumed(self, topic: str, partition: int, attempts: int) -> None:
-        stall = self.stalls.pop((topic, partition), None)
-        if stall is not None:
+    def _resumed(self, topic: str, partition: int, attempts: int, offset: int = -1) -> None:
+        stall = self.stalls.get((topic, partition))
+        if stall is not None and stall.offset == offset:
+            del self.stalls[(topic, partition)]
             self.metrics.consumer_stalled.labels(self.service, topic, str(partition)).set(0)
             log.info("resumed %s[%s] after %d attempts (%.1f s waiting for %s)", topic, partition, attempts,
                      time.monotonic() - stall.since, stall.dependency)
@@ -285,10 +290,10 @@ class EventConsumer:
             except Exception as exc:  # noqa: BLE001 - logged by _stalled; the loop waits for the broker
                 # Without the DLQ copy the message must not be acknowledged: wait for the broker.
                 attempt += 1
-                self._stalled(topic, partition, exc, attempt)
+                self._stalled(topic, partition, exc, attempt, offset)
                 await asyncio.sleep(backoff(attempt, first=1.0, cap=self.settings.consumer_retry_max_backoff_s))
         if attempt:
-            self._resumed(topic, partition, attempt)
+            self._resumed(topic, partition, attempt, offset)
         self.metrics.dlq_messages.labels(self.service, topic).inc()
         log.error("sent message from %s[%s]@%s to %s: %s", topic, partition, offset, dlq(topic), error)
 
