@@ -41,6 +41,9 @@ _TM = re.compile(r"^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?$")
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _NUMERIC_TEXT = re.compile(r"^[0-9.+\-]{1,16}$")
 _PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{3,}")
+# Text inside encoded bytes: printable ASCII, and bytes of other character sets (Latin-1, UTF-8, ISO 2022
+# escapes), in runs of 2+ (short CJK name parts are two bytes).
+_TEXT_RUN = re.compile(rb"[\x1b\x20-\x7e\x80-\xff]{2,}")
 _TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI",
                        "UR", "UT"})
 _WORD_VRS = frozenset({"CS", "SH", "LO", "LT", "ST", "UT", "UC"})
@@ -49,6 +52,7 @@ _FREE_TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UC", "UT", "UR", "AE"})
 _STANDARD_UID_PREFIX = "1.2.840.10008."
 _SEX = frozenset({"M", "F", "O"})
 MAX_DEPTH = 8
+MAX_REMEMBERED = 16384  # bytes of a dropped private/unknown value searched for (names and IDs are short)
 
 
 class Builder:
@@ -123,12 +127,17 @@ class Builder:
         if private:
             self.removed["private"] += 1
             if isinstance(raw.value, bytes) and raw.VR not in _BINARY_VRS:
-                self.secrets.words(raw.value[:65536].decode("latin-1"))
+                self.secrets.words(raw.value[:MAX_REMEMBERED].decode("latin-1"))
             return
         entry = DicomDictionary.get(tag)
         keyword = entry[4] if entry else ""
         self.removed[keyword or "unknown"] += 1
         vr = raw.VR if raw.VR and raw.VR != "UN" else (entry[0] if entry else None)
+        if vr == "SQ" and isinstance(raw, RawDataElement) and isinstance(raw.value, bytes):
+            # A dropped sequence is not parsed (SR trees hold thousands of items): its encoded bytes are
+            # searched as text instead, names (with '^') kept apart as identifying values.
+            self._remember_bytes(raw.value)
+            return
         if vr == "SQ":
             value = self._decoded(ds, tag)
             if depth < MAX_DEPTH and value is not None:
@@ -142,10 +151,7 @@ class Builder:
         if vr is None or not keyword or (raw.VR == "UN" and entry is None):
             # Unknown or UN: whatever readable text it holds counts as identifying.
             if isinstance(raw.value, bytes):
-                text = raw.value[:65536].decode("latin-1")
-                self.secrets.words(text)
-                if "^" in text:
-                    self.secrets.strict_parts.append(text)
+                self._remember_bytes(raw.value)
             return
         values = self._strings(ds, tag, vr, raw)
         if vr == "PN":
@@ -165,6 +171,15 @@ class Builder:
         elif vr in _FREE_TEXT_VRS:
             for v in values:
                 self.secrets.words(v)
+
+    def _remember_bytes(self, data: bytes) -> None:
+        """Readable text inside encoded bytes (a dropped sequence, an unknown value) counts as identifying."""
+        codec = self.codec or "latin-1"
+        for run in _TEXT_RUN.findall(data[: MAX_REMEMBERED * 8]):
+            text = run.decode(codec, "replace")
+            self.secrets.words(text)
+            if "^" in text:
+                self.secrets.strict_parts.append(text)
 
     # -- building ------------------------------------------------------------------------------
     def build(self, ds: PydicomDataset, *, top: bool, depth: int = 0) -> el.Dataset:

@@ -127,7 +127,7 @@ class Secrets:
             self.exact.add(v.encode("ascii", "ignore"))
 
     def dates_from(self, value: str) -> None:
-        if any(c.isdigit() for c in value):
+        if _DIGIT.search(value):
             self.dates.update(dates_in(value))
 
     def uid(self, value: str) -> None:
@@ -174,7 +174,9 @@ class Secrets:
             found.append("encoded")
         long_needles = [n for n in needles if len(n) >= 6]
         for chunk in bulk:
-            low = chunk.lower()
+            # Metadata can only sit in a frame's marker segments (before the entropy-coded data) or after
+            # its end marker; the rebuilt frame is searched there, not through the compressed pixels.
+            low = (chunk[:BULK_HEAD] + b"\n" + chunk[-BULK_TAIL:]).lower()
             if any(n in low for n in long_needles):
                 found.append("in_pixel_data")
                 break
@@ -193,6 +195,8 @@ class Secrets:
 
 
 _ASCII_CODECS = ("ascii", "utf_16_le", "utf_16_be")
+BULK_HEAD, BULK_TAIL = 65536, 4096
+_DIGIT = re.compile(r"\d")
 
 
 @functools.lru_cache(maxsize=4096)
