@@ -10,6 +10,7 @@ Psot corrected) and anything after EOC; a JP2 file is reduced to its codestream.
 
 from __future__ import annotations
 
+import re
 import struct
 
 
@@ -68,22 +69,17 @@ def rewrite_jpeg(frame: bytes) -> bytes:
     raise CodestreamError("no EOI")
 
 
+# The first marker after entropy-coded data: FF followed by a marker code. FF00 (JPEG byte stuffing),
+# FF with a byte below 0x80 (JPEG-LS bit stuffing), RSTn (FFD0-FFD7) and fill bytes (FFFF) are data.
+_MARKER_AFTER_SCAN = re.compile(rb"\xff[\x80-\xcf\xd8-\xfe]")
+
+
 def _entropy_end(frame: bytes, pos: int, jpeg_ls: bool) -> int:
-    """Index of the first marker after entropy-coded data (stuffed FF00 and RSTn belong to the data)."""
-    n = len(frame)
-    while True:
-        i = frame.find(b"\xff", pos)
-        if i == -1 or i + 1 >= n:
-            raise CodestreamError("scan without end")
-        nxt = frame[i + 1]
-        if nxt == 0x00 or 0xD0 <= nxt <= 0xD7 or (nxt < 0x80):
-            # 0xFF00 stuffing (JPEG), RSTn, and JPEG-LS bit stuffing (FF followed by a byte < 0x80).
-            pos = i + 2
-            continue
-        if nxt == 0xFF:
-            pos = i + 1
-            continue
-        return i
+    """Index of the first marker after the entropy-coded data that starts at ``pos``."""
+    m = _MARKER_AFTER_SCAN.search(frame, pos)
+    if m is None:
+        raise CodestreamError("scan without end")
+    return m.start()
 
 
 _J2K_SOC, _J2K_SOT, _J2K_SOD, _J2K_EOC, _J2K_COM = 0xFF4F, 0xFF90, 0xFF93, 0xFFD9, 0xFF64

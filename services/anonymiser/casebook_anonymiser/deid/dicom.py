@@ -69,6 +69,7 @@ class Prepared:
     pixels: px.Pixels | None
     sop_class: str
     actions: list[str] = field(default_factory=list)
+    pixel_offset: int = 0  # where the pixel element starts in the written file (set by `write`)
 
 
 @cache
@@ -139,13 +140,17 @@ def write(p: Prepared) -> tuple[bytes, int]:
     sop = p.out[tag_of("SOPInstanceUID")].value.decode("ascii").rstrip("\x00 ")
     head = el.file_meta(p.sop_class, sop, str(ts), IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME)
     body = bytearray(head)
-    native = [t for t in NATIVE_PIXEL_TAGS if t in p.out and p.out[t].fragments is None]
-    el.encode(p.out, body, skip=frozenset(native))
-    if not native:
+    pixel_tags = [t for t in NATIVE_PIXEL_TAGS if t in p.out]
+    el.encode(p.out, body, skip=frozenset(pixel_tags))  # the pixel element is the last one
+    p.pixel_offset = len(body)
+    if not pixel_tags:
+        return bytes(body), len(head)
+    pixel = p.out[pixel_tags[0]]
+    if pixel.fragments is not None:
+        el.encode({pixel_tags[0]: pixel}, body)
         return bytes(body), len(head)
     # Native pixels are copied once, straight into the output (they are most of its bytes).
-    pixel = p.out[native[0]]
-    el.header(body, native[0], pixel.vr, len(pixel.value))
+    el.header(body, pixel_tags[0], pixel.vr, len(pixel.value))
     return b"".join((body, pixel.value)), len(head)
 
 
@@ -160,7 +165,7 @@ def verify(p: Prepared, data: bytes, start: int) -> None:
                                           _SEARCHED_VRS)]
     pixel = p.out.get(PIXEL_DATA)
     bulk = pixel.fragments if pixel is not None and pixel.fragments is not None else []
-    searchable = data if pixel is None or pixel.fragments is not None else data[: len(data) - len(pixel.value)]
+    searchable = data[: p.pixel_offset] if p.pixel_offset else data
     check_secrets(p.builder.secrets, texts, searchable, bulk)
     check_structure(data, start, allowed_tags(p))
 
