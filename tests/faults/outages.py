@@ -114,30 +114,37 @@ def run_outage(stack: Any, gateway_url: str, tokens: Any, *, component: str | tu
     components, one after another) suffers `fault`."""
     components = (component,) if isinstance(component, str) else component
     tag = uuid.uuid4().hex[:6]
-    owner = httpx.Client(base_url=gateway_url, timeout=60,
-                         headers={"Authorization": f"Bearer {tokens(f'owner-{tag}', 'contributor')}"})
-    editor = httpx.Client(base_url=gateway_url, timeout=60,
-                          headers={"Authorization": f"Bearer {tokens(f'editor-{tag}', 'editor')}"})
+
+    def client(user: str, roles: str) -> httpx.Client:
+        return httpx.Client(base_url=gateway_url, timeout=60,
+                            headers={"Authorization": f"Bearer {tokens(user, roles)}"})
+
+    owner = client(f"owner-{tag}", "contributor")  # owns the case the uploads go to
+    editor = client(f"editor-{tag}", "editor")
+    authors = [client(f"author-{tag}-{i}", "contributor") for i in range(cases)]  # drafts are limited per user
     case_body = {"title": "Osteoid osteoma of the femur", "patient_age": 15, "patient_sex": "male",
                  "systems": ["musculoskeletal"], "diagnostic_certainty": "certain", "diagnosis": "Osteoid osteoma",
                  "presentation": "Night pain relieved by aspirin.", "discussion": "A classic nidus."}
     single = sample_file("CT_small.dcm")
 
     # Before the fault: the cases to publish, each with one image, ready; and the case the uploads go to.
-    def new_case() -> tuple[str, str]:
-        cid = _retry(lambda: owner.post("/v1/cases", json=case_body)).json()["id"]
-        sid = _retry(lambda: owner.post(f"/v1/cases/{cid}/studies",
-                                        json={"modality": "CT", "findings": "Lucent cortical nidus."})).json()["id"]
+    def new_case(who: httpx.Client) -> tuple[str, str]:
+        r = _retry(lambda: who.post("/v1/cases", json=case_body))
+        assert r.status_code == 201, r.text
+        cid = r.json()["id"]
+        sid = _retry(lambda: who.post(f"/v1/cases/{cid}/studies",
+                                      json={"modality": "CT", "findings": "Lucent cortical nidus."})).json()["id"]
         return cid, sid
 
-    to_publish = [new_case() for _ in range(cases)]
-    for cid, sid in to_publish:
-        r = _retry(lambda c=cid, s=sid: owner.post(f"/v1/cases/{c}/studies/{s}/uploads",
-                                                  files={"file": ("ct.dcm", single)}))
+    to_publish = [new_case(a) for a in authors]
+    for a, (cid, sid) in zip(authors, to_publish, strict=True):
+        r = _retry(lambda a=a, c=cid, s=sid: a.post(f"/v1/cases/{c}/studies/{s}/uploads",
+                                                   files={"file": ("ct.dcm", single)}))
         assert r.status_code == 202, r.text
-    for cid, _ in to_publish:
-        _wait(lambda c=cid: _terminal(owner, c, 1), 300, f"the image of {cid}")
-    upload_cid, upload_sid = new_case()
+    for a, (cid, _) in zip(authors, to_publish, strict=True):
+        _wait(lambda a=a, c=cid: _terminal(a, c, 1), 300, f"the image of {cid}")
+    author_of = {cid: a for a, (cid, _) in zip(authors, to_publish, strict=True)}
+    upload_cid, upload_sid = new_case(owner)
     before = _letters(stack)
 
     payload = _zip(PER_ZIP)
@@ -168,24 +175,24 @@ def run_outage(stack: Any, gateway_url: str, tokens: Any, *, component: str | tu
                 time.sleep(0.5)
         if i < cases:
             cid = to_publish[i][0]
-            r = _retry(lambda c=cid: owner.post(f"/v1/cases/{c}/publish"))
+            r = _retry(lambda c=cid: author_of[c].post(f"/v1/cases/{c}/publish"))
             assert r.status_code in (202, 409), r.text  # 409: a retried publish after a lost answer
             published.append(cid)
     for cid in published:
-        _decide(editor, owner, cid, settle_s)
+        _decide(editor, author_of[cid], cid, settle_s)
     chaos.join(timeout=(stall_s + 60) * len(components) + 60)
     assert chaos.error is None, f"the fault could not be applied: {chaos.error!r}"
 
     listed = _wait(lambda: _terminal(owner, upload_cid, len(accepted)), settle_s, "every image terminal")
     ids = [im["id"] for im in listed]
     approved = [cid for cid in published
-                if _retry(lambda c=cid: owner.get(f"/v1/cases/{c}")).json().get("status") == "approved"]
+                if _retry(lambda c=cid: author_of[c].get(f"/v1/cases/{c}")).json().get("status") == "approved"]
     all_cases = [upload_cid, *published]
     raw = _wait(lambda: _raw_left(stack, all_cases) == 0 or None, 120, "raw uploads to be deleted", default=False)
     new_letters = _letters(stack) - before
     seconds = time.monotonic() - started
-    owner.close()
-    editor.close()
+    for c in (owner, editor, *authors):
+        c.close()
     return Outcome("+".join(components), fault, len(ids), len(approved), seconds, uncertain, checks={
         "images_unique": len(ids) == len(set(ids)),
         "accepted_kept": accepted <= set(ids),
