@@ -432,6 +432,24 @@ class Stack:
                 proc.wait(timeout=5)
             (self.data / f"{name}.pid").unlink(missing_ok=True)
         self.procs.clear()
+        # A component another process started again on this data (a fault test's `restart`) is not our
+        # child, but it is this stack's: found by its pid file and its command line naming our data.
+        for pidfile in self.data.glob("*.pid"):
+            try:
+                pid = int(pidfile.read_text())
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except (OSError, ValueError):
+                pidfile.unlink(missing_ok=True)
+                continue
+            if str(self.data).encode() in cmdline:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGTERM)
+                deadline = time.monotonic() + 20
+                while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+            pidfile.unlink(missing_ok=True)
 
 
 def write_private(path: Path, text: str) -> None:
