@@ -82,7 +82,7 @@ class Builder:
 
     def _strings(self, ds: PydicomDataset, tag: int, vr: str | None = None, raw: Any = None) -> list[str]:
         """Decoded text values; plain single-byte or UTF-8 text is decoded straight from the bytes."""
-        if raw is not None and self.codec is not None and isinstance(raw.value, bytes) and vr != "PN":
+        if raw is not None and self.codec is not None and isinstance(raw.value, bytes):
             text = raw.value.decode(self.codec, "replace").rstrip(" \x00")
             return [text] if vr in ("LT", "ST", "UT", "UR") else text.split("\\")
         value = self._decoded(ds, tag)

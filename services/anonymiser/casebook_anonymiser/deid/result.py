@@ -16,6 +16,7 @@ OCR_UNAVAILABLE = "ocr_unavailable"
 OCR_FRAME_LIMIT = "ocr_frame_limit"
 STRUCTURE_CHECK_FAILED = "structure_check_failed"
 PROCESSING_ERROR = "processing_error"
+PROCESSING_TIMEOUT = "processing_timeout"  # set by the service's worker pool, not by this package
 
 REASON_CODES: frozenset[str] = frozenset(
     {
@@ -29,6 +30,7 @@ REASON_CODES: frozenset[str] = frozenset(
         OCR_FRAME_LIMIT,
         STRUCTURE_CHECK_FAILED,
         PROCESSING_ERROR,
+        PROCESSING_TIMEOUT,
     }
 )
 
