@@ -101,7 +101,7 @@ async def spool_multipart(body: AsyncIterator[bytes], content_type: str, *, max_
     def on_headers_finished() -> None:
         state.parts += 1
         if state.parts > MAX_PARTS:
-            raise ApiError(413, "request_too_large", f"a multipart body may have at most {MAX_PARTS} parts")
+            raise ApiError(422, "invalid_request", f"a multipart body may have at most {MAX_PARTS} parts")
         _, disp = parse_options_header(state.headers.get(b"content-disposition", b""))
         is_file = disp.get(b"name") == b"file" and not state.seen_file
         state.in_file = is_file
@@ -118,7 +118,9 @@ async def spool_multipart(body: AsyncIterator[bytes], content_type: str, *, max_
         else:
             state.field_bytes += end - start
             if state.field_bytes > MAX_FIELD_BYTES:
-                raise ApiError(413, "request_too_large", f"multipart fields are limited to {MAX_FIELD_BYTES} bytes")
+                # Only `file` is part of the contract: a field beyond the small allowance for clients' own
+                # empty fields is an unknown field, refused like any other (422, not a size error).
+                raise ApiError(422, "invalid_request", "only the `file` field is accepted")
 
     def on_part_end() -> None:
         state.in_file = False

@@ -40,7 +40,7 @@ ERRORS: ErrorTable = {
     ("POST", "/v1/cases/{case_id}/share-link"): {**_OWNER, 409: ["not_unlisted"]},
     ("POST", "/v1/cases/{case_id}/studies"): {**_OWNER, 409: ["study_limit_reached"]},
     ("POST", "/v1/cases/{case_id}/studies/{study_id}/uploads"): {
-        **_OWNER, 413: ["upload_too_large"], 415: ["unsupported_media"], 422: _UPLOAD_422,
+        **_OWNER, 413: ["upload_too_large", "request_too_large"], 415: ["unsupported_media"], 422: _UPLOAD_422,
         503: ["upload_interrupted"]},
     ("GET", "/v1/cases/{case_id}/images"): {404: ["not_found"]},
     ("GET", "/v1/images/{image_id}"): {404: ["not_found"], 409: ["not_ready"]},
