@@ -15,6 +15,7 @@ from casebook_platform.media import Media
 from casebook_platform.textscan import TextFinding, scan_text
 
 from .keys import CaseKey
+from .pixels import FATAL
 from .result import PROCESSING_ERROR, UNSUPPORTED_MEDIA, DeidResult, Quarantine, quarantined
 
 __all__ = [
@@ -53,7 +54,9 @@ def deidentify_bytes(data: bytes, *, key: CaseKey, ocr: bool = True) -> DeidResu
         return quarantined(q.reason, media_type)
     except MemoryError:
         return quarantined(PROCESSING_ERROR, media_type)
-    except Exception:  # fail closed: nothing leaves without passing every check
+    except BaseException as exc:  # fail closed: nothing leaves without passing every check
+        if isinstance(exc, FATAL):  # (a Rust decoder's panic is a BaseException and lands here)
+            raise
         log.exception("de-identification failed")
         return quarantined(PROCESSING_ERROR, media_type)
 

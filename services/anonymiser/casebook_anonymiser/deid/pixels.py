@@ -40,6 +40,10 @@ JPEG_SYNTAXES = frozenset({JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLossless, JP
                            JPEGLSNearLossless})
 J2K_SYNTAXES = frozenset({JPEG2000, JPEG2000Lossless, HTJ2K, HTJ2KLossless, HTJ2KLosslessRPCL})
 MAX_FRAMES = 10_000
+# Exceptions that must stop the process, never be turned into a quarantine. Anything else a decoder raises
+# on hostile data is a quarantine: decoders written in Rust (pylibjpeg-rle) report a panic as pyo3's
+# PanicException, which derives from BaseException, so catching Exception alone would let it through.
+FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 @dataclass
@@ -157,8 +161,10 @@ def decoded_native(ds: Dataset) -> tuple[np.ndarray, str]:
     """All frames decoded (lossless from the stored data) and the photometric interpretation after decoding."""
     try:
         arr = ds.pixel_array
-    except Exception as exc:
-        raise Quarantine(ENCAPSULATED_UNVERIFIABLE, f"cannot decode: {exc}") from exc
+    except BaseException as exc:
+        if isinstance(exc, FATAL):
+            raise
+        raise Quarantine(ENCAPSULATED_UNVERIFIABLE, "cannot decode") from exc
     pi = str(ds.get("PhotometricInterpretation", "")).strip()
     samples = _int(ds, "SamplesPerPixel", 1)
     if samples == 3 and pi.startswith("YBR"):

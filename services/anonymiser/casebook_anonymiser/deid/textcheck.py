@@ -19,6 +19,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
 
 from . import ocr
+from .pixels import FATAL
 from .result import BURNED_IN_TEXT, ENCAPSULATED_UNVERIFIABLE, OCR_UNAVAILABLE, Quarantine
 
 MAX_FRAMES_CHECKED = 8  # frames sampled per object: first, last and evenly between
@@ -147,8 +148,10 @@ def _frame(ds_bytes: bytes, index: int, frames: int) -> tuple[Dataset, np.ndarra
     ds = dcmread(BytesIO(ds_bytes))
     try:
         arr = ds.pixel_array
-    except Exception as exc:
-        raise Quarantine(ENCAPSULATED_UNVERIFIABLE, f"cannot decode for the text check: {exc}") from exc
+    except BaseException as exc:
+        if isinstance(exc, FATAL):
+            raise
+        raise Quarantine(ENCAPSULATED_UNVERIFIABLE, "cannot decode for the text check") from exc
     return ds, arr
 
 
