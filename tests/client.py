@@ -84,3 +84,14 @@ def sample_file(name: str) -> bytes:
     assert path is not None, name
     with open(str(path), "rb") as f:
         return f.read()
+
+
+def eventually(check: Any, timeout: float = 60, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)

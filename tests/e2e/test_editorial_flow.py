@@ -3,24 +3,17 @@ approve, Collector count, featuring and Case of the Month, then deletion undoing
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from client import User, error_code, sample_file
+from client import User, error_code, eventually, sample_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _eventually(check: Any, timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
+    return eventually(check, timeout, what)
 
 
 def _next_month(now: datetime) -> str:

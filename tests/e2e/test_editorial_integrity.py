@@ -7,27 +7,20 @@ editor at once)."""
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 from typing import Any
 
 import httpx
 import pytest
-from client import User, error_code, plain_png, sample_file
+from client import User, error_code, eventually, plain_png, sample_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-REASON = {"code": "poor_image_quality", "message": "Window the CT for bone."}
-
 
 def _eventually(check: Any, timeout: float = 90, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
+    return eventually(check, timeout, what)
+
+REASON = {"code": "poor_image_quality", "message": "Window the CT for bone."}
 
 
 def _queue_item(editor: User, cid: str) -> dict[str, Any] | None:

@@ -56,10 +56,6 @@ def srgb_profile() -> bytes:
     return profile
 
 
-def el_int(out: el.Dataset, keyword: str) -> int | None:
-    return _int(out, keyword)
-
-
 @dataclass
 class Prepared:
     """An object after the header and pixel passes, before the text check."""
@@ -113,7 +109,7 @@ def prepare(data: bytes, key: CaseKey) -> Prepared:
                 out[tag_of("PhotometricInterpretation")] = el.text("CS", [pixels.photometric])
             if tag_of("PlanarConfiguration") in out and int(ds.get("SamplesPerPixel", 1) or 1) == 1:
                 del out[tag_of("PlanarConfiguration")]
-    if sop_class.startswith(VISIBLE_LIGHT_PREFIX) and el_int(out, "SamplesPerPixel") == 3:
+    if sop_class.startswith(VISIBLE_LIGHT_PREFIX) and _int(out, "SamplesPerPixel") == 3:
         out[tag_of("ICCProfile")] = el.binary("OB", srgb_profile())
         out[tag_of("ColorSpace")] = el.text("CS", ["SRGB"])
     sop_uid = out.get(tag_of("SOPInstanceUID"))
