@@ -74,6 +74,10 @@ PROFILES = {
                   {s: 58080 + i for i, s in enumerate(SERVICES)}),
     "alt3": Ports(33333, 34333, 34340, 33888, 24246, 32333, 34092, 55438,
                   {s: 33080 + i for i, s in enumerate(SERVICES)}),
+    "alt4": Ports(44333, 45333, 45340, 44888, 24346, 43333, 45092, 55439,
+                  {s: 44080 + i for i, s in enumerate(SERVICES)}),
+    "alt5": Ports(51333, 52333, 52340, 51888, 24446, 50333, 52092, 55440,
+                  {s: 51080 + i for i, s in enumerate(SERVICES)}),
 }
 
 
