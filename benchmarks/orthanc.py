@@ -9,7 +9,16 @@ The package is installed with `apt-get install -y orthanc orthanc-dicomweb` only
 binary is missing (this is the one place it is installed).  The server listens on 127.0.0.1 on a free
 port, keeps its storage and index in a temporary folder that is removed on exit, has no DICOM port,
 no authentication and no remote access, and loads no plugins (none is needed for REST upload and
-anonymisation).
+anonymisation) unless asked:
+
+    with Orthanc(dicomweb=True, dicomweb_servers={"casebook": "http://127.0.0.1:8080/dicomweb"}) as pacs:
+        pacs.dicomweb_url                        # its own DICOMweb server: <url>/dicom-web
+        pacs.http.post("/dicom-web/servers/casebook/retrieve", json={"Resources": [{"Study": uid}]})
+
+`dicomweb=True` loads Debian's DICOMweb plugin (`/usr/share/orthanc/plugins/libOrthancDicomWeb.so`) with
+its QIDO/WADO/STOW server at `/dicom-web/` and, for each entry of `dicomweb_servers` (name -> base URL,
+or name -> `{"Url", "HttpHeaders", ...}` as Orthanc's `DicomWeb.Servers` takes it), a remote DICOMweb
+server Orthanc can query and pull from.
 
     python benchmarks/orthanc.py [--files 200]   # smoke test: ingest and anonymise CT_small copies
 """
@@ -35,6 +44,18 @@ import httpx
 
 PACKAGES = ("orthanc", "orthanc-dicomweb")
 BINARY = "Orthanc"
+PLUGIN_DIRS = (Path("/usr/share/orthanc/plugins"), Path("/usr/lib/orthanc"))
+DICOMWEB_PLUGIN = "libOrthancDicomWeb.so"
+
+
+def dicomweb_plugin() -> str:
+    """Path of the DICOMweb plugin of Debian's `orthanc-dicomweb` (installed with Orthanc by `ensure_installed`)."""
+    ensure_installed()
+    for d in PLUGIN_DIRS:
+        found = sorted(d.glob(DICOMWEB_PLUGIN + "*")) if d.is_dir() else []
+        if found:
+            return str(found[0])
+    raise RuntimeError(f"no {DICOMWEB_PLUGIN} under {', '.join(map(str, PLUGIN_DIRS))}; is orthanc-dicomweb installed?")
 
 
 def ensure_installed() -> str:
@@ -80,17 +101,25 @@ def _free_port() -> int:
 class Orthanc:
     """One private Orthanc server; a context manager that removes everything it wrote."""
 
-    def __init__(self, threads: int = 4, concurrent_jobs: int = 2) -> None:
+    def __init__(self, threads: int = 4, concurrent_jobs: int = 2, *, dicomweb: bool = False,
+                 dicomweb_servers: dict[str, str | dict[str, Any]] | None = None) -> None:
         self.threads = threads
         self.concurrent_jobs = concurrent_jobs
+        self.dicomweb = dicomweb or bool(dicomweb_servers)
+        self.dicomweb_servers = dict(dicomweb_servers or {})
         self.dir = Path(tempfile.mkdtemp(prefix="casebook-orthanc-"))
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.client: httpx.Client | None = None
 
+    @property
+    def dicomweb_url(self) -> str:
+        """Base URL of Orthanc's own DICOMweb server (with `dicomweb=True`)."""
+        return f"{self.url}/dicom-web"
+
     def config(self) -> dict[str, Any]:
-        return {
+        cfg: dict[str, Any] = {
             "Name": "casebook-bench",
             "HttpPort": self.port,
             "HttpServerEnabled": True,
@@ -106,6 +135,12 @@ class Orthanc:
             "HttpCompressionEnabled": False,
             "SaveJobs": False,
         }
+        if self.dicomweb:
+            servers = {name: {"Url": v} if isinstance(v, str) else v for name, v in self.dicomweb_servers.items()}
+            cfg["Plugins"] = [dicomweb_plugin()]
+            cfg["DicomWeb"] = {"Enable": True, "Root": "/dicom-web/", "EnableWado": False,
+                               "Host": "127.0.0.1", "Ssl": False, "Servers": servers}
+        return cfg
 
     def start(self, timeout: float = 60) -> Orthanc:
         binary = ensure_installed()
