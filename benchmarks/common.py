@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -106,16 +107,46 @@ def cpu_info() -> str:
     return f"{os.cpu_count()} cores ({model}), {mem:.0f} GiB"
 
 
+_copies_made = 0  # copies made by this process so far: each one is marked with its own number
+_copies_lock = threading.Lock()
+
+
+def _mark_pixels(ds: Any, i: int) -> None:
+    """Make copy `i`'s pixels its own, as a viewer shows them: 20 values along the first row are moved by an
+    eighth of the image's range where bit k of `i` is set. Real slices differ everywhere; without this
+    every copy of one template would show the text check the very same picture, which it reads once."""
+    import numpy as np
+
+    if "PixelData" not in ds or ds.file_meta.TransferSyntaxUID.is_compressed:
+        return
+    bits = int(ds.get("BitsAllocated", 8))
+    if bits not in (8, 16):
+        return
+    signed = int(ds.get("PixelRepresentation", 0)) == 1
+    arr = np.frombuffer(ds.PixelData, dtype=f"<{'i' if signed else 'u'}{bits // 8}").copy()
+    lo, hi = int(arr.min()), int(arr.max())
+    delta = max(1, (hi - lo) // 8)
+    for bit in range(min(20, arr.size)):
+        if (i >> bit) & 1:
+            v = int(arr[bit])
+            arr[bit] = v + delta if v + delta <= hi else max(lo, v - delta)
+    ds.PixelData = arr.tobytes()
+
+
 def unique_copies(templates: list[bytes], n: int, per_study: int = 0) -> list[bytes]:
     """`n` files cycling over `templates`, each with its own SOPInstanceUID (`per_study` files share a
-    study and series; 0 = one study for all), so neither Casebook nor a PACS peer sees duplicates."""
+    study and series; 0 = one study for all), so neither Casebook nor a PACS peer sees duplicates, and
+    pixels of its own (`_mark_pixels`), so every copy costs the text check a real read."""
     from io import BytesIO
 
     import pydicom
     from pydicom.uid import generate_uid
 
+    global _copies_made
     parsed = [pydicom.dcmread(BytesIO(t)) for t in templates]
     out: list[bytes] = []
+    with _copies_lock:
+        first, _copies_made = _copies_made, _copies_made + n
     study = series = patient = ""
     for i in range(n):
         if (per_study == 0 and i == 0) or (per_study and i % per_study == 0):
@@ -129,7 +160,11 @@ def unique_copies(templates: list[bytes], n: int, per_study: int = 0) -> list[by
         ds.PatientID = patient  # one patient per study, as a PACS files them
         ds.SeriesInstanceUID = series
         ds.InstanceNumber = i + 1
+        original = ds.PixelData if "PixelData" in ds else None
+        _mark_pixels(ds, first + i)
         buf = BytesIO()
         ds.save_as(buf)
+        if original is not None:
+            ds.PixelData = original
         out.append(buf.getvalue())
     return out

@@ -211,8 +211,8 @@ def sustained(base: str, stack: Any, files: list[bytes], *, contributors: int, p
             while len(inflight) >= window:
                 time.sleep(0.02)
                 inflight = [ids for ids in inflight if t.outstanding(ids)]
-            offset = (k * 7919 + n * per) % max(1, len(files) - per)
-            inflight.append(c.upload(_zip(files[offset: offset + per]), "study.zip", t))
+            # A new study each time (own UIDs, own pixels): nothing the pipeline has seen before.
+            inflight.append(c.upload(_zip(unique_copies(files, per, per_study=per)), "study.zip", t))
             n += 1
 
     def watch() -> None:
@@ -425,13 +425,19 @@ def _deid(data: bytes, case_id: str) -> tuple[str, int]:
 def core_ceiling(files: list[bytes], n: int) -> tuple[float, list[int]]:
     """Images/min of the de-identification core alone, all cores, same files; and the output sizes."""
     workers = os.cpu_count() or 1
-    with ProcessPoolExecutor(workers) as pool:
-        list(pool.map(partial(_deid, case_id="warm"), files[: workers * 2]))  # start-up is not throughput
+    warm, timed = files[: workers * 2], files[workers * 2: workers * 2 + n]
+    # The workers' ONNX threads as the anonymiser sets them (cores / workers: one each here).
+    with ProcessPoolExecutor(workers, initializer=_one_thread_each, initargs=(workers,)) as pool:
+        list(pool.map(partial(_deid, case_id="warm"), warm))  # start-up is not throughput
         t0 = time.perf_counter()
-        results = list(pool.map(partial(_deid, case_id="c1"), [files[i % len(files)] for i in range(n)]))
+        results = list(pool.map(partial(_deid, case_id="c1"), timed))
         elapsed = time.perf_counter() - t0
     assert all(s == "ready" for s, _ in results), results[:5]
-    return n / elapsed * 60, [size for _, size in results]
+    return len(timed) / elapsed * 60, [size for _, size in results]
+
+
+def _one_thread_each(workers: int) -> None:
+    os.environ.setdefault("CASEBOOK_OCR_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
 
 
 # --- the run ------------------------------------------------------------------------------------------
@@ -468,7 +474,7 @@ def main(argv: list[str]) -> None:
               flush=True)
 
         scrapes = {s: scrape(p.url) for s, p in procs.items()}
-        tracker, t_start, t_last = sustained(base, stack, pool_files, contributors=k, per=per,
+        tracker, t_start, t_last = sustained(base, stack, templates, contributors=k, per=per,
                                              min_images=min_images, min_seconds=min_seconds, window=window)
         after = {s: scrape(p.url) for s, p in procs.items()}
         ids = list(tracker.sent)
@@ -491,7 +497,7 @@ def main(argv: list[str]) -> None:
         split = stage_split(tracker, stamps)
         hist = {s: histograms(scrapes[s], after[s]) for s in procs}
 
-        out_sizes = core_ceiling(pool_files[:50], 50)[1]
+        out_sizes = core_ceiling(pool_files[:54], 50)[1]
         n_ceiling = min(total, 1500)
         raw = [pool_files[i % len(pool_files)] for i in range(n_ceiling)]
         out = [b"\0" * out_sizes[i % len(out_sizes)] for i in range(n_ceiling)]
@@ -499,7 +505,8 @@ def main(argv: list[str]) -> None:
         print(f"store ceiling ({n_ceiling} images' operations, gateway {4 * k} in flight, anonymiser "
               f"{anonymiser_concurrency}): {store:.0f} img/min", flush=True)
 
-    compute, _ = core_ceiling(pool_files, max(300, min(total, 1000)))
+    n_core = max(300, min(total, 1000))
+    compute, _ = core_ceiling(unique_copies(templates, n_core + 2 * cores, per_study=per), n_core)
     print(f"de-identification core alone ({cores} processes): {compute:.0f} img/min", flush=True)
 
     from orthanc import Orthanc, upload_and_anonymise, version

@@ -167,9 +167,9 @@ def verify(p: Prepared, data: bytes, start: int) -> None:
 
 
 def _text_check(p: Prepared, data: bytes, flags: list[str], report: dict[str, Any]) -> bytes:
-    ds_out, stack, regions, n_views = textcheck.check(data)
+    ds_out, stack, regions, n_views, first = textcheck.check(data)
     flags.append("ocr_checked")
-    if textcheck.near_uniform(ds_out, stack):
+    if textcheck.near_uniform(ds_out, stack, first):
         flags.append("near_uniform")
     report["views_checked"] = n_views
     if not regions:

@@ -1,8 +1,8 @@
 """Burned-in text detection and redaction with RapidOCR (ONNX runtime, models ship in the wheel).
 
 The engine is imported lazily and created once per process: loading the three ONNX models takes
-about a second and most objects (CT/MR) never need OCR.  ``CASEBOOK_OCR_THREADS`` caps the
-ONNX thread pools; worker processes set it to 1 so N workers do not oversubscribe N cores.
+about a second.  ``CASEBOOK_OCR_THREADS`` caps the ONNX thread pools; the anonymiser's worker processes set
+it to their share of the cores (one each when there is a worker per core) so N workers do not run N×N threads.
 """
 
 from __future__ import annotations
@@ -48,7 +48,29 @@ def _create_engine() -> Any:
     # every image to 736 px on its short side, which costs five times more on a 512 px CT slice.
     engine.text_det.limit_type = "min"
     engine.text_det.limit_side_len = 32
+    _detector_with_arena(engine, threads)
     return engine
+
+
+def _detector_with_arena(engine: Any, threads: int) -> None:
+    """The detector runs on every view of every image: give its session ONNX Runtime's memory arena.
+
+    RapidOCR turns the arena off, so each run allocates its buffers again; kept, they cost the worker
+    the detector's peak working set (held between runs) and save 8 % of each run (measured on 256 px views,
+    one thread). Recognition runs only where text was found and keeps RapidOCR's session.
+    """
+    import onnxruntime as ort
+
+    old = engine.text_det.infer.session
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 4
+    opts.enable_cpu_mem_arena = True
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads >= 1:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = threads
+    engine.text_det.infer.session = ort.InferenceSession(old._model_path, sess_options=opts,
+                                                         providers=old.get_providers())
 
 
 def get_engine() -> Any:
@@ -103,6 +125,43 @@ def find_text(image: np.ndarray) -> list[TextBox]:
     """Detected + recognised text regions (recognition score >= the engine's text_score)."""
     engine = get_engine()
     result, _ = engine(image)
+    return _boxes(image, result)
+
+
+def _plain(engine: Any, image: np.ndarray) -> bool:
+    """Whether the engine would detect on `image` as given (no resize, no letterbox, 3 channels)."""
+    h, w = image.shape[:2]
+    return (image.ndim == 3 and image.shape[2] == 3 and engine.min_side_len <= min(h, w)
+            and max(h, w) <= engine.max_side_len and h > engine.min_height
+            and (engine.width_height_ratio == -1 or w / h <= engine.width_height_ratio))
+
+
+def read(image: np.ndarray) -> list[TextBox]:
+    """`find_text` with the detector run once: no region found means no recognition at all.
+
+    The same steps as the engine's own call (detect, order, crop, classify, recognise, keep scores >=
+    text_score), so the result is the same as `find_text`'s; only the second detection the gate used to
+    cost is saved. An image the engine would first resize or pad goes through the engine's call.
+    """
+    engine = get_engine()
+    if not _plain(engine, image):
+        return find_text(image) if detect(image) else []
+    dt_boxes, _ = engine.text_det(image)
+    if dt_boxes is None or len(dt_boxes) < 1:
+        return []
+    ordered = engine.sorted_boxes(dt_boxes)
+    crops = engine.get_crop_img_list(image, ordered)
+    if engine.use_cls:
+        crops, _, _ = engine.text_cls(crops)
+    rec_res, _ = engine.text_rec(crops, False)
+    points = engine._get_origin_points(ordered, {"preprocess": {"ratio_h": 1.0, "ratio_w": 1.0},
+                                                 "padding_1": {"top": 0, "left": 0}}, *image.shape[:2])
+    kept = [(p.tolist(), res[0], res[1]) for p, res in zip(points, rec_res, strict=False)
+            if float(res[1]) >= engine.text_score]
+    return _boxes(image, kept)
+
+
+def _boxes(image: np.ndarray, result: Any) -> list[TextBox]:
     boxes: list[TextBox] = []
     if not result:
         return boxes

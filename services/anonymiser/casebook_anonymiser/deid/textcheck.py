@@ -10,6 +10,8 @@ every frame and the whole check runs again; text that remains quarantines the im
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from io import BytesIO
 
@@ -127,16 +129,47 @@ def _scale_for_detector(img: np.ndarray) -> tuple[np.ndarray, float]:
     return np.asarray(resized), scale
 
 
+# Views already checked in this process, by digest of their exact pixels: the check is a pure function of
+# the view, so identical frames (a cine loop that repeats, copies of one series) are read once. Only digests
+# and region coordinates are kept, never pixels.
+_SEEN: OrderedDict[bytes, tuple[Region, ...]] = OrderedDict()
+SEEN_MAX = 4096
+
+
+def _digest(img: np.ndarray) -> bytes:
+    h = hashlib.blake2b(digest_size=20)
+    h.update(repr((img.shape, img.dtype.str)).encode())
+    h.update(np.ascontiguousarray(img).data)
+    return h.digest()
+
+
 def find_regions(img: np.ndarray) -> list[Region]:
-    """Text regions in one view: the detector gates, recognition confirms."""
+    """Text regions in one view: the detector gates, recognition confirms.
+
+    A constant view holds no text and is not run through the detector; a view identical to one already
+    checked gets that view's answer.
+    """
+    if img.size == 0 or int(img.min()) == int(img.max()):
+        return []
+    key = _digest(img)
+    seen = _SEEN.get(key)
+    if seen is not None:
+        _SEEN.move_to_end(key)
+        return list(seen)
+    regions = _find_regions(img)
+    _SEEN[key] = tuple(regions)
+    if len(_SEEN) > SEEN_MAX:
+        _SEEN.popitem(last=False)
+    return regions
+
+
+def _find_regions(img: np.ndarray) -> list[Region]:
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
     scaled, scale = _scale_for_detector(np.ascontiguousarray(img))
-    if not ocr.detect(scaled):
-        return []
     h, w = img.shape[:2]
     regions = []
-    for box in ocr.find_text(scaled):
+    for box in ocr.read(scaled):
         if sum(ch.isalnum() for ch in box.text) < MIN_TEXT_CHARS:
             continue
         regions.append(Region(max(0, int(box.x0 / scale)), max(0, int(box.y0 / scale)),
@@ -155,10 +188,11 @@ def _frame(ds_bytes: bytes, index: int, frames: int) -> tuple[Dataset, np.ndarra
     return ds, arr
 
 
-def check(output: bytes) -> tuple[Dataset, np.ndarray, list[Region], int]:
+def check(output: bytes) -> tuple[Dataset, np.ndarray, list[Region], int, np.ndarray]:
     """Decode the written object and look for text on sampled frames as a viewer shows them.
 
-    Returns the decoded dataset, all frames, the regions found and how many views were checked.
+    Returns the decoded dataset, all frames, the regions found, how many views were checked and the
+    first frame's first view (what a reader opens with).
     """
     try:
         ocr.get_engine()
@@ -169,19 +203,24 @@ def check(output: bytes) -> tuple[Dataset, np.ndarray, list[Region], int]:
     stack = arr if frames > 1 else arr[None, ...]
     regions: list[Region] = []
     n_views = 0
+    first: np.ndarray | None = None
     for i in sample_frames(stack.shape[0]):
         for view in views(ds, stack[i]):
+            first = view if first is None else first
             n_views += 1
             regions += find_regions(view)
-    return ds, stack, regions, n_views
+    assert first is not None  # every frame has at least one view
+    return ds, stack, regions, n_views, first
 
 
 NEAR_UNIFORM_STD = 2.0  # grey levels (of 255) in the view a reader opens with
 
 
-def near_uniform(ds: Dataset, stack: np.ndarray) -> bool:
-    """Whether the image is blank or nearly so as a reader first sees it (advice for editors, never a block)."""
-    first = views(ds, stack[0])[0]
+def near_uniform(ds: Dataset, stack: np.ndarray, first: np.ndarray | None = None) -> bool:
+    """Whether the image is blank or nearly so as a reader first sees it (advice for editors, never a block).
+
+    `first` is that view when the caller has it already (`check` returns it)."""
+    first = views(ds, stack[0])[0] if first is None else first
     return float(np.asarray(first, np.float32).std()) < NEAR_UNIFORM_STD
 
 
