@@ -31,4 +31,4 @@ COPY requirements.txt ./requirements.txt
 RUN pip install -r requirements.txt
 
 COPY libs/ ./libs/
-RUN pip install --no-deps ./libs/casebook-events ./libs/casebook-platform
+RUN pip install --no-deps ./libs/casebook-events ./libs/casebook-platform ./libs/casebook-web

@@ -103,7 +103,7 @@ def test_originals_zip_and_presentation(users: Any, tmp_path: Path) -> None:
 
 
 def _screenshot(page: Path, out: Path, title: str) -> None:
-    """Open the file in headless Chromium with no network; the first image renders and the title shows."""
+    """Open the deck in headless Chromium with no network; the first image renders, the title shows at the end."""
     from playwright.sync_api import sync_playwright
 
     chromium = Path("/usr/bin/chromium")
@@ -118,10 +118,18 @@ def _screenshot(page: Path, out: Path, title: str) -> None:
             pg = ctx.new_page()
             pg.on("request", lambda req: requests.append(req.url))
             pg.goto(page.as_uri())
+            pg.wait_for_selector("#deck .cb-slide")
+            # A teaching deck: history first, then the images; the title (often the diagnosis) comes last.
+            assert title not in pg.inner_text("body")
+            for _ in range(4):
+                if pg.evaluate("document.getElementById('deck').dataset.kind") == "images":
+                    break
+                pg.keyboard.press("PageDown")
             pg.wait_for_function("() => Array.from(document.images).some(i => i.complete && i.naturalWidth > 0)",
                                  timeout=20000)
-            assert title in pg.inner_text("body")
             pg.screenshot(path=str(out))
+            pg.keyboard.press("End")
+            assert title in pg.inner_text("body")
         finally:
             browser.close()
     assert out.stat().st_size > 5000

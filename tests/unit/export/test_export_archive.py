@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import re
 import tracemalloc
@@ -201,6 +202,17 @@ def _html(cases: list[ExportCase], source: MemorySource) -> str:
     return b"".join(chunks).decode("utf-8")
 
 
+def _decks(html: str) -> list[dict]:
+    """The case decks a presentation carries as JSON data blocks, their stacks' frames read back from theirs."""
+    blocks = dict(re.findall(r'<script type="application/json"[^>]* id="([^"]+)">(.*?)</script>', html, re.S))
+    decks = [json.loads(blocks[k]) for k in blocks if k.startswith("case-")]
+    for deck in decks:
+        for slide in deck["slides"]:
+            for stack in slide.get("stacks", []):
+                stack["frames"] = json.loads(blocks[stack["frames"]["ref"]])
+    return decks
+
+
 def test_presentation_is_self_contained_with_text_credit_and_frames() -> None:
     case, source = _small_case()
     calls: list[tuple[int, int]] = []
@@ -208,8 +220,15 @@ def test_presentation_is_self_contained_with_text_credit_and_frames() -> None:
     assert html.startswith("<!DOCTYPE html>") and html.endswith("</html>")
     assert "Pneumothorax" in html and "Left apical pneumothorax." in html and "Visceral pleural line." in html
     assert "CC BY-NC-SA 4.0" in html and "Case courtesy of Dr B" in html
-    assert html.count('class="frame"') == 4 and html.count("data:image/jpeg;base64,") == 4
-    assert html.count('class="viewer"') == 2
+    assert html.count("data:image/jpeg;base64,") == 4
+    (deck,) = _decks(html)
+    kinds = [slide["kind"] for slide in deck["slides"]]
+    assert kinds == ["history", "images", "findings", "diagnosis"]  # the diagnosis last
+    (images,) = [slide for slide in deck["slides"] if slide["kind"] == "images"]
+    assert [len(stack["frames"]) for stack in images["stacks"]] == [3, 1]
+    assert all(f["src"].startswith("data:image/jpeg;base64,") for st in images["stacks"] for f in st["frames"])
+    assert "Pneumothorax" not in json.dumps(deck["slides"][:-1])  # the title names the diagnosis
+    assert "<title>Unknown case</title>" in html
     assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
     # Nothing may load from the network: no external src/href, no url() in CSS.
     assert not re.search(r"""(src|href|action)\s*=\s*["']?\s*(https?:|//)""", html, re.I)
@@ -235,8 +254,14 @@ def test_presentation_escapes_hostile_text_everywhere() -> None:
     assert "<script>window.pwned" not in html
     assert "<img src=x" not in html
     assert 'onerror="alert' not in html
-    assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in html
-    assert html.count("<script>") == 1  # only the viewer's own script
+    assert "\\u003cscript\\u003ewindow.pwned=1\\u003c/script\\u003e" in html
+    (deck,) = _decks(html)
+    assert deck["slides"][-1]["heading"] == HOSTILE  # carried as data, shown by the viewer as text
+    # the viewer's module is the one script that runs; the rest are JSON data blocks
+    tags = re.findall(r"<script[^>]*>", html)
+    assert tags.count('<script type="module">') == 1
+    assert all(t == '<script type="module">' or 'type="application/json"' in t for t in tags)
+    assert html.count("</script") == len(tags)
 
 
 def test_presentation_of_a_playlist_has_navigation_and_every_case() -> None:
@@ -244,14 +269,16 @@ def test_presentation_of_a_playlist_has_navigation_and_every_case() -> None:
     second = _case({"axial": list(case.studies[0].series[0].images)}, case_id="case-2", title="Second case")
     html = _html([case, second], source)
     assert 'id="case-1"' in html and 'id="case-2"' in html
-    assert 'href="#case-2"' in html and "Second case" in html and "Next case" in html
+    first, second_deck = _decks(html)
+    assert first["slides"][0]["kind"] == "history" and second_deck["slides"][-1]["heading"] == "Second case"
+    assert "playlistDeck(" in html  # the viewer puts a title slide before each case
 
 
 def test_presentation_keeps_going_past_an_undecodable_image() -> None:
     case, source = _small_case()
     source.objects["case-1/img1"] = b"garbage"
     html = _html([case], source)
-    assert html.count('class="frame missing"') == 1
+    assert html.count('"note":') == 1
     assert html.count("data:image/jpeg;base64,") == 3
 
 
@@ -259,7 +286,9 @@ def test_multi_frame_image_becomes_frames_of_one_stack() -> None:
     objects = {"k": _dicom(0, frames=6)}
     case = _case({"cine": [ExportImage("k", "k", "application/dicom", len(objects["k"]))]})
     html = _html([case], MemorySource(objects))
-    assert html.count('class="frame"') == 6 and html.count(" hidden>") == 5
+    (deck,) = _decks(html)
+    stacks = [stack for slide in deck["slides"] for stack in slide.get("stacks", [])]
+    assert [len(stack["frames"]) for stack in stacks] == [6]
 
 
 def test_presentation_is_streamed_in_bounded_memory() -> None:

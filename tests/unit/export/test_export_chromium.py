@@ -1,31 +1,22 @@
-"""The offline presentation opened in headless Chromium, with every network request refused."""
+"""The offline teaching deck opened in headless Chromium, stepped with keys, with every network request refused."""
 
 from __future__ import annotations
 
 import io
-import os
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from web_browser import offline_page
 
 from casebook_export.archive import build_presentation
 from casebook_export.model import ExportCase, ExportImage, ExportSeries, ExportStudy
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TITLE = "Tension pneumothorax <script>window.pwned = true</script>"
 
 
@@ -91,80 +82,129 @@ def _case() -> tuple[ExportCase, MemorySource]:
     return case, MemorySource(objects)
 
 
-@pytest.mark.slow
-def test_presentation_plays_offline_in_chromium(tmp_path: Path) -> None:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(
-            f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium, or make system-deps)"
-        )
-    try:
-        from playwright.sync_api import Route, sync_playwright
-    except ImportError:
-        pytest.fail("playwright is not installed: pip install playwright==1.65.2")
-
-    case, source = _case()
+def _write(tmp_path: Path, cases: list[ExportCase], source: MemorySource, title: str | None = None) -> Path:
     page_path = tmp_path / "presentation.html"
     with page_path.open("wb") as out:
-        for chunk in build_presentation([case], source=source):
+        for chunk in build_presentation(cases, source=source, title=title):
             out.write(chunk)
+    return page_path
 
-    requested: list[str] = []
-    refused: list[str] = []
 
-    def guard(route: Route) -> None:
-        url = route.request.url
-        requested.append(url)
-        if url.startswith(("file://", "data:")):
-            route.continue_()
-        else:
-            refused.append(url)
-            route.abort()
+def _offline(url: str) -> bool:
+    return url.startswith(("file://", "data:"))
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.route("**/*", guard)
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(page_path.as_uri(), wait_until="load")
 
-            title = page.locator("h1.case-title")
-            assert title.is_visible()
-            assert title.inner_text() == TITLE  # shown as text, never run
-            assert page.evaluate("window.pwned === undefined")
-            assert page.get_by_text("CC BY-NC-SA 4.0").first.is_visible()
+def _slide(page: Any) -> dict[str, Any]:
+    return page.evaluate(
+        """() => {
+          const deck = document.getElementById("deck");
+          const stack = deck.querySelector(".cb-stack");
+          return {kind: deck.dataset.kind, counter: deck.querySelector(".cb-deck-counter").textContent,
+                  heading: deck.querySelector(".cb-slide-heading").textContent, text: deck.innerText,
+                  stack: stack ? stack.querySelector(".cb-stack-counter").textContent : null,
+                  images: deck.querySelectorAll("img").length};
+        }"""
+    )
 
-            first = page.locator(".viewer").first
-            frame = first.locator("img.frame").first
-            assert frame.is_visible()
-            assert page.evaluate("document.querySelector('img.frame').naturalWidth") > 0
-            assert first.get_attribute("data-index") == "0"
-            assert first.locator(".counter").inner_text() == "1 / 5"
-            page.screenshot(path=str(tmp_path / "presentation.png"), full_page=False)
 
-            first.focus()
-            page.keyboard.press("ArrowDown")
-            assert first.get_attribute("data-index") == "1"
-            assert first.locator(".counter").inner_text() == "2 / 5"
-            visible = first.locator("img.frame:not([hidden])")
-            assert visible.count() == 1 and visible.get_attribute("alt", timeout=1000) is not None
-            assert (
-                page.evaluate("document.querySelectorAll('.viewer')[0].querySelectorAll('img.frame')[1].naturalWidth")
-                > 0
-            )
+@pytest.mark.slow
+def test_deck_runs_history_images_findings_then_diagnosis_offline(tmp_path: Path) -> None:
+    case, source = _case()
+    page_path = _write(tmp_path, [case], source)
+    with offline_page(_offline) as (page, watch):
+        page.goto(page_path.as_uri(), wait_until="load")
+        page.wait_for_selector("#deck .cb-slide")
+        assert page.title() == "Unknown case"  # the title names the diagnosis: not in the tab either
 
-            first.locator(".stack").hover()
-            page.mouse.wheel(0, 120)
-            page.wait_for_function("document.querySelector('.viewer').dataset.index === '2'")
-            page.keyboard.press("End")
-            assert first.get_attribute("data-index") == "4"
-            page.screenshot(path=str(tmp_path / "presentation-last.png"))
-            assert errors == []
-        finally:
-            browser.close()
+        first = _slide(page)
+        assert first["kind"] == "history" and first["counter"] == "1 / 5"
+        assert "Trauma, hypotension." in first["text"] and "40 years, male" in first["text"]
+        assert "CC BY-NC-SA 4.0" in first["text"] and "Case courtesy of Dr C" in first["text"]
+        assert first["images"] == 0
+        shown = page.evaluate("document.body.innerText") + page.inner_html("#deck")
+        for secret in ("Tension pneumothorax", "Mediastinal shift.", "Large left pneumothorax."):
+            assert secret not in shown, secret  # not hidden: not in the document at all
+        assert page.evaluate("window.pwned === undefined")
+        page.screenshot(path=str(tmp_path / "deck-history.png"))
 
-    assert refused == [], f"network requests attempted: {refused}"
-    assert all(url.startswith(("file://", "data:")) for url in requested)
-    assert (tmp_path / "presentation.png").stat().st_size > 0
+        page.keyboard.press("PageDown")  # what a presenter's clicker sends
+        ct = _slide(page)
+        assert ct["kind"] == "images" and ct["heading"] == "Study 1: CT" and ct["counter"] == "2 / 5"
+        assert ct["stack"] == "1 / 5" and "Tension pneumothorax" not in ct["text"]
+        page.wait_for_function("document.querySelector('#deck .cb-stack-image').naturalWidth > 0")
+        page.keyboard.press("ArrowDown")  # the slide's stack scrolls without being focused
+        assert _slide(page)["stack"] == "2 / 5"
+        page.locator("#deck .cb-stack-view").hover()
+        page.mouse.wheel(0, 120)
+        page.wait_for_function("document.querySelector('#deck .cb-stack').dataset.index === '2'")
+        page.locator("#deck .cb-stack").focus()
+        page.keyboard.press("ArrowDown")
+        assert _slide(page)["stack"] == "4 / 5"
+        alt = page.locator("#deck .cb-stack-image").get_attribute("alt")
+        assert alt == "Study 1 CT, series 1: axial, image 4 of 5"
+        page.screenshot(path=str(tmp_path / "deck-images.png"))
+
+        page.keyboard.press("ArrowRight")  # on the deck, Right steps the slide even from a focused stack
+        photo = _slide(page)
+        assert photo["kind"] == "images" and photo["heading"] == "Study 2: Photo" and photo["stack"] == "1 / 1"
+
+        page.keyboard.press(" ")
+        findings = _slide(page)
+        assert findings["kind"] == "findings" and findings["counter"] == "4 / 5"
+        assert "Large left pneumothorax." in findings["text"] and "Clinical photograph." in findings["text"]
+        assert "Mediastinal shift." not in findings["text"] and "Tension pneumothorax" not in findings["text"]
+
+        page.keyboard.press("PageUp")
+        page.keyboard.press("ArrowLeft")
+        back = _slide(page)
+        assert back["heading"] == "Study 1: CT" and back["stack"] == "4 / 5"  # the stack kept its place
+
+        page.keyboard.press("End")
+        diagnosis = _slide(page)
+        assert diagnosis["kind"] == "diagnosis" and diagnosis["counter"] == "5 / 5"
+        assert diagnosis["heading"] == TITLE  # shown as text, never run
+        assert "Tension pneumothorax" in diagnosis["text"] and "Mediastinal shift." in diagnosis["text"]
+        assert "certain" in diagnosis["text"]
+        assert page.evaluate("window.pwned === undefined")
+        page.screenshot(path=str(tmp_path / "deck-diagnosis.png"))
+        page.get_by_role("button", name="Next slide").is_disabled()
+
+        page.keyboard.press("Home")
+        assert _slide(page)["kind"] == "history"
+        page.get_by_role("button", name="Next slide").click()
+        assert _slide(page)["kind"] == "images"
+
+        page.set_viewport_size({"width": 375, "height": 740})
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        page.screenshot(path=str(tmp_path / "deck-phone.png"))
+        assert watch.errors == []
+    assert watch.refused == [], f"network requests attempted: {watch.refused}"
+    assert (tmp_path / "deck-images.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_playlist_deck_has_a_title_slide_per_case(tmp_path: Path) -> None:
+    case, source = _case()
+    second = replace(case, case_id="d", title="Second case", diagnosis="Haemothorax")
+    page_path = _write(tmp_path, [case, second], source, title="Chest emergencies")
+    with offline_page(_offline) as (page, watch):
+        page.goto(page_path.as_uri(), wait_until="load")
+        page.wait_for_selector("#deck .cb-slide")
+        assert page.title() == "Chest emergencies"
+        opening = _slide(page)
+        assert (
+            opening["kind"] == "title" and opening["heading"] == "Chest emergencies" and opening["counter"] == "1 / 13"
+        )
+        kinds = []
+        for _ in range(12):
+            page.keyboard.press("ArrowRight")
+            s = _slide(page)
+            kinds.append((s["kind"], s["heading"]))
+        assert [k for k, _ in kinds] == ["title", "history", "images", "images", "findings", "diagnosis"] * 2
+        assert kinds[0][1] == "Case 1 of 2" and kinds[6][1] == "Case 2 of 2"
+        assert kinds[5][1] == TITLE and kinds[11][1] == "Second case"
+        assert "Haemothorax" in _slide(page)["text"]
+        page.keyboard.press("ArrowRight")  # past the end stays on the last slide
+        assert _slide(page)["counter"] == "13 / 13"
+        assert watch.errors == []
+    assert watch.refused == []
