@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= .data
 SERVICES := gateway anonymiser moderation featuring achievements export
-EDITABLE := -e libs/casebook-events -e libs/casebook-platform -e libs/casebook-web $(foreach s,$(SERVICES),-e services/$(s))
+EDITABLE := -e libs/casebook-events -e libs/casebook-platform -e libs/casebook-web -e libs/casebook-client $(foreach s,$(SERVICES),-e services/$(s))
 USER ?= alice
 ROLES ?= contributor
 
@@ -67,7 +67,7 @@ fmt: install-dev
 	$(VENV)/bin/ruff format libs services tests benchmarks deploy
 
 typecheck: install-dev
-	$(VENV)/bin/mypy libs/casebook-events/casebook_events libs/casebook-platform/casebook_platform libs/casebook-web/casebook_web \
+	$(VENV)/bin/mypy libs/casebook-events/casebook_events libs/casebook-platform/casebook_platform libs/casebook-web/casebook_web libs/casebook-client/casebook_client \
 	  $(foreach s,$(SERVICES),services/$(s)/casebook_$(s))
 
 bench: install-dev

@@ -1,4 +1,5 @@
-"""The `casebook` operator command: dead letters (`casebook dlq`) and parked outbox rows (`casebook outbox`).
+"""The `casebook` command: for operators dead letters (`casebook dlq`) and parked outbox rows (`casebook outbox`);
+for contributors `casebook upload` and `casebook export` (package casebook-client, libs/casebook-client).
 
 Connection settings come from the same environment variables as the services (`CASEBOOK_KAFKA_BOOTSTRAP_SERVERS`,
 `CASEBOOK_DATABASE_URL`), or from options. docs/operations.md shows the commands in use.
@@ -15,6 +16,10 @@ from typing import Any
 
 from casebook_platform import dlq
 
+# The contributor's subcommands live in casebook-client, imported only when one is asked for: the operator's
+# commands keep working where only the platform is installed (the service images).
+CLIENT_COMMANDS = {"upload": "de-identify a folder, a zip or a PACS study here, then upload it to a case",
+                   "export": "request or follow an export and download it"}
 
 async def _parked(url: str) -> list[dict[str, Any]]:
     from sqlalchemy import select
@@ -86,10 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("ids", nargs="*")
     rt.add_argument("--all", action="store_true")
     ob.set_defaults(func=_outbox)
+    for name, text in CLIENT_COMMANDS.items():  # listed in --help; main() hands them to casebook-client
+        sub.add_parser(name, help=text, add_help=False)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in CLIENT_COMMANDS:
+        try:
+            from casebook_client import cli as client_cli
+        except ImportError:
+            print(f"casebook: `casebook {argv[0]}` needs the casebook-client package (`make install`)", file=sys.stderr)
+            return 2
+        return client_cli.main(argv)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

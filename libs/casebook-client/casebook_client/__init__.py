@@ -1,0 +1,1 @@
+"""Casebook's contributor commands: `casebook upload` and `casebook export` (see cli.py)."""
