@@ -12,7 +12,7 @@ from minio import Minio
 from minio.commonconfig import ENABLED
 from minio.versioningconfig import VersioningConfig
 
-from casebook_export.adapters.deletions import remove_every_version
+from casebook_export.adapters.objects import remove_every_version
 
 pytestmark = pytest.mark.integration
 

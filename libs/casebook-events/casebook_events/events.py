@@ -230,7 +230,11 @@ class ExportCase(Event):
 
 
 class ExportRequested(Event):
-    """A user asked for an export (the gateway checked who may)."""
+    """A user asked for an export (the gateway checked who may). Version 1 carries the whole content.
+
+    Superseded by version 2 (`ExportRequestedV2`, a claim check); the export service still accepts version 1
+    from a gateway of the previous release during a rolling upgrade.
+    """
 
     export_id: str = Field(description="The export job's id (the event key).")
     kind: Literal["originals", "presentation"] = Field(description="What to build.")
@@ -240,6 +244,46 @@ class ExportRequested(Event):
     fingerprint: str = Field(
         description="Digest of the exported content; an unchanged fingerprint may reuse an archive.")
     cases: list[ExportCase] = Field(description="The cases to export, in order.")
+
+
+class ExportManifest(Event):
+    """What an export contains, stored by the gateway in the exports bucket (`manifests/<export_id>.json`).
+
+    The claim check of `export.requested` v2: the event names the manifest (key, SHA-256, size) instead of
+    carrying every case's text and images, so its size does not grow with the export.
+    """
+
+    export_id: str = Field(description="The export job's id.")
+    kind: Literal["originals", "presentation"] = Field(description="What to build.")
+    title: str = Field(description="The title of the export (case or playlist title).")
+    playlist_id: str | None = Field(None, description="Set for a playlist presentation.")
+    cases: list[ExportCase] = Field(description="The cases to export, in order: text, licence, attribution, images.")
+
+
+class ExportCaseRef(Event):
+    """One case of an export, by reference."""
+
+    case_id: str = Field(description="The case.")
+    revision: int = Field(description="The case revision exported.")
+
+
+class ExportRequestedV2(Event):
+    """A user asked for an export (the gateway checked who may); what it contains is in the stored manifest."""
+
+    export_id: str = Field(description="The export job's id (the event key).")
+    kind: Literal["originals", "presentation"] = Field(description="What to build.")
+    requested_by: str = Field(description="The requesting user.")
+    title: str = Field(description="The title of the export (case or playlist title, at most 300 characters).")
+    case_id: str | None = Field(None, description="Set for the export of one case.")
+    revision: int | None = Field(None, description="That case's revision.")
+    playlist_id: str | None = Field(None, description="Set for a playlist presentation.")
+    cases: list[ExportCaseRef] = Field(description="Every exported case and revision, in order (a deleted case "
+                                       "takes its exports).")
+    fingerprint: str = Field(
+        description="Digest of the exported content; an unchanged fingerprint may reuse an archive.")
+    manifest_key: str = Field(description="Key of the `ExportManifest` (JSON) in the exports bucket.")
+    manifest_sha256: str = Field(description="SHA-256 of the manifest object, hex: the export service verifies it.")
+    manifest_size: int = Field(description="Size of the manifest object in bytes.")
 
 
 class ExportReady(Event):

@@ -48,6 +48,9 @@ class TopicSpec:
     producers: tuple[str, ...]
     consumers: tuple[str, ...]
     example: dict[str, Any] = field(default_factory=dict)
+    # False for a version no producer writes any more, still registered so its consumers accept old events
+    # (a rolling upgrade, a replay): the AsyncAPI documents it for consumers only.
+    produced: bool = True
 
 
 _SNAPSHOT = {
@@ -104,7 +107,12 @@ TOPICS: tuple[TopicSpec, ...] = (
             "studies": [{"position": 1, "modality": "CT", "findings": "Lucent nidus.", "series": [{
                 "position": 1, "description": "AXIAL", "images": [{
                     "image_id": "i_1", "object_key": f"{_CASE}/i_1", "media_type": "application/dicom",
-                    "size": 38000}]}]}]}]}),
+                    "size": 38000}]}]}]}]}, produced=False),
+    TopicSpec(Topic.EXPORT_REQUESTED, ev.ExportRequestedV2, 2, "export_id", ("gateway",), ("export",), {
+        "export_id": "x_1", "kind": "originals", "requested_by": "alice", "title": "Osteoid osteoma",
+        "case_id": _CASE, "revision": 3, "playlist_id": None, "cases": [{"case_id": _CASE, "revision": 3}],
+        "fingerprint": "f" * 64, "manifest_key": "manifests/x_1.json", "manifest_sha256": "3" * 64,
+        "manifest_size": 1480}),
     TopicSpec(Topic.EXPORT_READY, ev.ExportReady, 1, "export_id", ("export",), ("gateway",), {
         "export_id": "x_1", "object_key": "x_1/case.zip", "size": 40000, "sha256": "2" * 64,
         "expires_at": "2026-11-09T10:15:00Z"}),
@@ -136,4 +144,16 @@ def spec_for_model(model: type[BaseModel]) -> TopicSpec:
 
 def consumed_by(service: str) -> list[str]:
     """Topics a service consumes, per the registry."""
-    return [t.topic for t in TOPICS if service in t.consumers]
+    return list(dict.fromkeys(t.topic for t in TOPICS if service in t.consumers))
+
+
+def latest(topic: str) -> TopicSpec:
+    """The newest registered version of `topic` (the one its producers write).
+
+    Raises:
+        KeyError: unknown topic.
+    """
+    versions = [t for t in TOPICS if t.topic == topic]
+    if not versions:
+        raise KeyError(topic)
+    return max(versions, key=lambda t: t.version)

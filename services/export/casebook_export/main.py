@@ -7,10 +7,11 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from casebook_export.adapters.db import metadata, tables
-from casebook_export.handlers import build_handlers, expire_forever, work_forever
+from casebook_export.handlers import build_handlers
 from casebook_export.metrics import DomainMetrics
 from casebook_export.routes import router
 from casebook_export.settings import Settings
+from casebook_export.worker import expire_forever, work_forever
 from casebook_platform.consumer import Handler
 from casebook_platform.openapi import install_contract
 from casebook_platform.service import Runtime, create_service_app

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
-from sqlalchemy import select
 
-from casebook_export.adapters.db import jobs
-from casebook_export.adapters.deletions import DELETED
+from casebook_export import core
+from casebook_export.adapters import jobs
 from casebook_platform.auth import CurrentUser
+from casebook_platform.deps import RuntimeDep, SessionDep
 from casebook_platform.errors import ApiError
 
 router = APIRouter(prefix="/v1", tags=["exports"])
+
+MAX_URL_TTL_S = 7 * 24 * 3600  # the longest a presigned S3 URL may live
 
 
 class ExportOut(BaseModel):
@@ -26,15 +28,13 @@ class ExportOut(BaseModel):
 
 
 @router.get("/exports/{export_id}", response_model=ExportOut, summary="An export's status and download link")
-async def get_export(export_id: str, request: Request, user: CurrentUser) -> ExportOut:
-    rt = request.app.state.runtime
-    async with rt.db.sessions() as s:
-        row = (await s.execute(select(jobs).where(jobs.c.id == export_id))).mappings().first()
-    if row is None or row["status"] == DELETED or (row["requested_by"] != user.id and not user.has("admin")):
+async def get_export(export_id: str, rt: RuntimeDep, session: SessionDep, user: CurrentUser) -> ExportOut:
+    row = await jobs.get_job(session, export_id)
+    if row is None or not core.visible(row, user.id, admin=user.has("admin")):
         raise ApiError(404, "not_found", "no such export")
     url = None
-    if row["status"] == "ready" and row["object_key"]:
-        ttl = min(rt.settings.download_url_ttl_seconds, 7 * 24 * 3600)
+    if row["status"] == core.READY and row["object_key"]:
+        ttl = min(rt.settings.download_url_ttl_seconds, MAX_URL_TTL_S)  # type: ignore[attr-defined]
         url = rt.storage.presigned_get(rt.storage.exports, row["object_key"], timedelta(seconds=ttl),
                                        filename=row["object_key"].rsplit("/", 1)[-1])
     return ExportOut(id=row["id"], status=row["status"], progress=round(float(row["progress"]), 3),

@@ -16,3 +16,6 @@ class Settings(CommonSettings):
     export_lease_seconds: int = Field(300, description="A running job not heard from for this long is retried.")
     export_max_attempts: int = Field(3, description="Attempts before a job fails.")
     export_poll_seconds: float = Field(0.5, description="How often idle workers look for jobs.")
+    manifest_orphan_seconds: float = Field(
+        2 * 24 * 3600, description="A stored export manifest with no job after this long is removed (its "
+        "request was never recorded).")

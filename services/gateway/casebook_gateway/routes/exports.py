@@ -7,9 +7,18 @@ from typing import Any
 import httpx
 from fastapi import APIRouter, Request
 
-from casebook_events import ExportCase, ExportImage, ExportRequested, ExportSeries, ExportStudy, credit
+from casebook_events import (
+    ExportCase,
+    ExportCaseRef,
+    ExportImage,
+    ExportManifest,
+    ExportRequestedV2,
+    ExportSeries,
+    ExportStudy,
+    credit,
+)
 from casebook_gateway import core, repo
-from casebook_gateway.adapters import imagestore, listings
+from casebook_gateway.adapters import imagestore, listings, manifests
 from casebook_gateway.routes.playlists import load_playlist, playlist_cases
 from casebook_gateway.schemas import ExportCreate, ExportOut, PlaylistExportCreate
 from casebook_platform.auth import CurrentUser, Principal, require_role
@@ -55,12 +64,22 @@ async def _queue(request: Request, session: Any, user: Principal, *, kind: str, 
     rt = request.app.state.runtime
     export_id = repo.new_id("x")
     fp = core.fingerprint({"kind": kind, "cases": [c.model_dump(mode="json") for c in export_cases]})
-    await listings.insert_export(session, export_id, requested_by=user.id, kind=kind, case_id=case_id,
-                                 playlist_id=playlist_id, status="queued",
-                                 case_ids=[c.case_id for c in export_cases])
-    event = ExportRequested(export_id=export_id, kind=kind, requested_by=user.id, title=title,
-                            playlist_id=playlist_id, fingerprint=fp, cases=export_cases)
-    await rt.emit(session, event, key=export_id)
+    # Claim check: the content goes to the object store, the event only names it (issue 15).
+    claim = await manifests.store(rt.storage, ExportManifest(export_id=export_id, kind=kind, title=title,
+                                                             playlist_id=playlist_id, cases=export_cases))
+    try:
+        await listings.insert_export(session, export_id, requested_by=user.id, kind=kind, case_id=case_id,
+                                     playlist_id=playlist_id, status="queued",
+                                     case_ids=[c.case_id for c in export_cases])
+        event = ExportRequestedV2(
+            export_id=export_id, kind=kind, requested_by=user.id, title=title, case_id=case_id,
+            revision=export_cases[0].revision if case_id else None, playlist_id=playlist_id,
+            cases=[ExportCaseRef(case_id=c.case_id, revision=c.revision) for c in export_cases], fingerprint=fp,
+            manifest_key=claim.key, manifest_sha256=claim.sha256, manifest_size=claim.size)
+        await rt.emit(session, event, key=export_id)
+    except BaseException:
+        await manifests.discard(rt.storage, claim)
+        raise
     request.app.state.domain.exports_requested.labels(kind).inc()
     return ExportOut(id=export_id, status="queued", progress=0.0)
 
