@@ -240,3 +240,18 @@ def test_settle_pending_study_by_position() -> None:
     s.pending_study = st.PendingStudy("B", "MR", 2)
     found = st.settle_pending_study(s, [{"id": "s1", "position": 1}, {"id": "s7", "position": 2}])
     assert found == st.StudyRecord("s7", "MR", 2) and s.studies["B"] == found
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm", "png"])
+def test_the_server_takes_what_the_contributors_side_de_identified(name: str) -> None:
+    """The server runs the same core again on what `casebook upload` sent (another key): still ready."""
+    from uploader_files import seeded_dicom, seeded_png
+
+    from casebook_anonymiser.deid import CaseKey, deidentify_bytes
+
+    here = CaseKey(secret=b"contributor-secret-0123456789", key_id=upload.KEY_ID, case_id="local")
+    there = CaseKey(secret=b"server-secret-0123456789abcdef", key_id="k1", case_id="c_1")
+    first = deidentify_bytes(seeded_png(1) if name == "png" else seeded_dicom(name, 1), key=here)
+    assert first.status == "ready" and first.data is not None
+    second = deidentify_bytes(first.data, key=there)
+    assert second.status == "ready", second.reasons

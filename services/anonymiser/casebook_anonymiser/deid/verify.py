@@ -84,6 +84,17 @@ def dates_in(value: str) -> list[tuple[int, int, int]]:
     return out
 
 
+# Casebook's own pseudonyms (keys.CaseKey.patient_name, .patient_id), carried by an input this core has
+# de-identified before (`casebook upload` runs it on the contributor's machine): only the keyed part is the
+# input's value; the fixed prefix is written into every output and identifies no one.
+_OWN_PSEUDONYM = re.compile(r"(?:CASEBOOK\^|CB)([0-9A-F]{10})")
+
+
+def _own_pseudonym(value: str) -> str:
+    m = _OWN_PSEUDONYM.fullmatch(value.strip(" \x00"))
+    return m[1] if m else value
+
+
 class Secrets:
     """Identifying values seen in the input, kept only in memory for the verification pass.
 
@@ -102,6 +113,7 @@ class Secrets:
 
     def name(self, value: str) -> None:
         """A person name (PN), with its components and ideographic/phonetic groups."""
+        value = _own_pseudonym(value)
         whole = " ".join(p for p in re.split(r"[\^=]", value) if p.strip()).strip()
         if whole:
             self.text_ids.add(whole)
@@ -109,7 +121,7 @@ class Secrets:
 
     def strict(self, value: str) -> None:
         """An identifier (ID, address, institution)."""
-        v = value.strip(" \x00")
+        v = _own_pseudonym(value).strip(" \x00")
         if v:
             self.strict_parts.append(v)
             self.dates_from(v)
