@@ -49,6 +49,19 @@ class _Reader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    # Seekable, so that httpx can tell the length and send Content-Length (the server refuses an oversized
+    # body before reading it) instead of a chunked body.
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._buf)}[whence]
+        self._pos = max(0, min(len(self._buf), base + offset))
+        return self._pos
+
     def read(self, size: int = -1) -> bytes:
         end = len(self._buf) if size is None or size < 0 else min(len(self._buf), self._pos + size)
         chunk = bytes(self._buf[self._pos:end])
