@@ -308,8 +308,8 @@ def _to_display_mode(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def encode_frame(image: Image.Image, fmt: FrameFormat = "jpeg") -> Frame:
-    """Encode a display image as PNG (lossless) or JPEG (quality 90)."""
+def encode_frame(image: Image.Image, fmt: FrameFormat = "jpeg", quality: int = JPEG_QUALITY) -> Frame:
+    """Encode a display image as PNG (lossless) or JPEG (quality 90 unless asked otherwise)."""
     buffer = io.BytesIO()
     if fmt == "png":
         image.save(buffer, format="PNG", compress_level=6)
@@ -317,7 +317,7 @@ def encode_frame(image: Image.Image, fmt: FrameFormat = "jpeg") -> Frame:
     else:
         # 4:4:4 keeps thin coloured overlays (Doppler, annotations) sharp.
         options: dict[str, Any] = {"subsampling": 0} if image.mode == "RGB" else {}
-        image.save(buffer, format="JPEG", quality=JPEG_QUALITY, **options)
+        image.save(buffer, format="JPEG", quality=quality, **options)
         media_type = "image/jpeg"
     return Frame(buffer.getvalue(), media_type, image.width, image.height)
 
@@ -331,7 +331,7 @@ def number_of_frames(ds: Dataset) -> int:
 
 
 def render_dicom_frame(fp: BinaryIO, index: int, *, fmt: FrameFormat = "png", voi: Window | None = None,
-                       viewport: Viewport | None = None) -> Frame:
+                       viewport: Viewport | None = None, quality: int = JPEG_QUALITY) -> Frame:
     """One frame (0-based `index`) of a seekable DICOM file as an encoded display image.
 
     Without a viewport the frame keeps its native size (up to MAX_NATIVE_EDGE on its longer side); with
@@ -376,4 +376,4 @@ def render_dicom_frame(fp: BinaryIO, index: int, *, fmt: FrameFormat = "png", vo
         raise
     except _DECODE_ERRORS as exc:
         raise RenderError(f"cannot render DICOM frame: {exc}") from exc
-    return encode_frame(image, fmt)
+    return encode_frame(image, fmt, quality)

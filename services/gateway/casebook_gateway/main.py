@@ -7,12 +7,13 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from casebook_gateway import dicomindex
 from casebook_gateway.adapters.db import metadata, tables
 from casebook_gateway.handlers import build_handlers
 from casebook_gateway.limits import BodyLimits, gateway_rules
 from casebook_gateway.metrics import DomainMetrics
 from casebook_gateway.openapi import ERRORS, LINKS, document_gateway, install_merged_openapi
-from casebook_gateway.routes import cases, deid_report, exports, images, me, playlists, proxy
+from casebook_gateway.routes import cases, deid_report, dicomweb, exports, images, me, playlists, proxy
 from casebook_gateway.settings import Settings
 from casebook_platform.openapi import install_contract
 from casebook_platform.service import Runtime, create_service_app
@@ -39,8 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metadata=metadata, tables=tables, migrations=Path(__file__).parent / "migrations",
         handlers=handlers,
         routers=[me.router, cases.router, images.router, deid_report.router, playlists.router, exports.router,
+                 dicomweb.router,
                  proxy.build_router()],
-        on_start=[on_start], background=[images.sweep_interrupted_uploads],
+        on_start=[on_start], background=[images.sweep_interrupted_uploads, dicomindex.run_indexer],
     )
     app.state.domain = DomainMetrics(app.state.metrics)
     # Outermost: bodies are bounded before routing, parsing and authentication.

@@ -53,6 +53,17 @@ ERRORS: ErrorTable = {
     ("POST", "/v1/playlists/{playlist_id}/exports"): {403: ["role_required"], 404: ["not_found"],
                                                      422: ["empty_playlist"]},
     ("GET", "/v1/exports/{export_id}"): {404: ["not_found"]},
+    **{("GET", f"/dicomweb{p}"): {400: ["invalid_request"]} for p in (  # QIDO-RS: nothing visible is an empty list
+        "/studies", "/series", "/instances", "/studies/{study}/series", "/studies/{study}/instances",
+        "/studies/{study}/series/{series}/instances")},
+    **{("GET", f"/dicomweb/studies/{{study}}{p}"): {404: ["not_found"]} for p in (  # WADO-RS instances, metadata
+        "", "/metadata", "/series/{series}", "/series/{series}/metadata", "/series/{series}/instances/{sop}",
+        "/series/{series}/instances/{sop}/metadata")},
+    ("GET", "/dicomweb/studies/{study}/series/{series}/instances/{sop}/frames/{frames}"): {
+        400: ["invalid_request"], 404: ["not_found"], 422: ["not_renderable"]},
+    **{("GET", f"/dicomweb/studies/{{study}}/series/{{series}}/instances/{{sop}}{p}"): {
+        400: ["invalid_request"], 404: ["not_found"], 406: ["not_acceptable"], 422: ["not_renderable"]}
+       for p in ("/rendered", "/frames/{frames}/rendered")},
 }
 
 _CASE = {"case_id": "$response.body#/id"}

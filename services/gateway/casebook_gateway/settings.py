@@ -18,6 +18,10 @@ class Settings(CommonSettings):
     max_image_pixels: int = Field(80_000_000, description="Largest PNG/JPEG in pixels (decompression bombs).")
     dicom_parse_timeout_s: float = Field(10.0, description="Time bound on recognising one DICOM file.")
     draft_limit: int = Field(10, description="Drafts per user at any time.")
+    max_images_per_case: int = Field(2000, description="Images a case may hold (409 `image_limit_reached`): its "
+                                     "submission lists them all and must fit one event.")
+    max_case_text_bytes: int = Field(128 * 1024, description="UTF-8 bytes of a case's text, every field and "
+                                     "study's findings, that may be submitted (413 `case_too_large`).")
     unlisted_limit: int = Field(10, description="Unlisted cases per user at any time.")
     gateway_moderation_url: str = Field("http://127.0.0.1:8082", description="Moderation service.")
     gateway_featuring_url: str = Field("http://127.0.0.1:8083", description="Featuring service.")
@@ -26,3 +30,7 @@ class Settings(CommonSettings):
     stale_upload_s: float = Field(900.0, description="An upload still `receiving` after this long was interrupted.")
     upload_sweep_interval_s: float = Field(60.0, description="How often interrupted uploads are cleaned up.")
     tmp_dir: str = Field("", description="Where uploads are spooled while checked (default: system temp).")
+    dicomweb_index_interval_s: float = Field(0.5, description="How often ready DICOM images are looked for whose "
+                                             "header the DICOMweb index has not read yet.")
+    dicomweb_spool_bytes: int = Field(32 * 1024**2, description="Objects up to this size are read into memory "
+                                      "for frames and rendered images; larger ones spill to a temporary file.")

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -82,6 +83,20 @@ images = Table(
     Column("frames", Integer),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("seq", BigInteger, Identity(), nullable=False),
+    # The DICOMweb index, read once from the de-identified header (`dicomindex.py`): null state = not yet
+    # read; `indexed`, or `failed` (not DICOM enough to serve). attrs: the QIDO attributes as DICOM JSON;
+    # meta: the whole header as DICOM JSON without bulk data.
+    Column("dicom_state", String(16)),
+    Column("study_uid", String(64)),
+    Column("sop_uid", String(64)),
+    Column("sop_class_uid", String(64)),
+    Column("transfer_syntax_uid", String(64)),
+    Column("dicom_attrs", JSONB),
+    Column("dicom_meta", JSONB),
+    Index("ix_images_study_uid", "study_uid"),
+    Index("ix_images_sop_uid", "sop_uid"),
+    Index("ix_images_dicom_pending", "seq", postgresql_where=text(
+        "status = 'ready' AND media_type = 'application/dicom' AND dicom_state IS NULL")),
 )
 
 history = Table(

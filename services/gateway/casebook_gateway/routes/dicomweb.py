@@ -1,0 +1,345 @@
+"""DICOMweb (PS3.18) under `/dicomweb`: QIDO-RS searches and WADO-RS retrieval of the cases a caller may see.
+
+Visibility is the v1 rule (`core.can_view`, `repo.approved_images_only`): readers see the images of the
+published revision of approved public cases; with a token, owners also their own cases and editors the
+submitted ones, as they are now. What a caller may not see answers 404 (an empty list for a search).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Iterator, Sequence
+from typing import IO, Annotated, Any, BinaryIO, Literal, cast
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydicom.pixels.utils import pixel_array
+
+from casebook_gateway import core, dicomweb, repo
+from casebook_gateway.adapters import dicomweb as store
+from casebook_platform.auth import MaybeUser, Principal
+from casebook_platform.errors import ApiError
+from casebook_platform.rendering import RenderError, render_dicom_frame
+
+router = APIRouter(prefix="/dicomweb", tags=["DICOMweb"])
+
+
+class DicomJSONResponse(JSONResponse):
+    media_type = dicomweb.DICOM_JSON
+
+_CHUNK = 256 * 1024
+_JSON_LIST = {"application/dicom+json": {"schema": {"type": "array", "items": {"type": "object"}}}}
+_QIDO_DOC: dict[int | str, dict[str, Any]] = {200: {"description": "Matching results as DICOM JSON (PS3.18 F.2); "
+                                                   "an empty array when nothing matches", "content": _JSON_LIST}}
+_WADO_DOC: dict[int | str, dict[str, Any]] = {200: {
+    "description": 'The instances, one part each (`Content-Type: application/dicom; transfer-syntax=<UID>`, '
+                   "as stored: de-identified, never transcoded), streamed",
+    "content": {'multipart/related; type="application/dicom"': {"schema": {"type": "string", "format": "binary"}}}}}
+_META_DOC: dict[int | str, dict[str, Any]] = {200: {
+    "description": "Each instance's header as DICOM JSON, bulk data (pixel data, binary values over 1 KiB) "
+                   "left out; `00083002` AvailableTransferSyntaxUID names the stored syntax", "content": _JSON_LIST}}
+_FRAMES_DOC: dict[int | str, dict[str, Any]] = {200: {
+    "description": "The frames asked for, in order, uncompressed (one part each, `application/octet-stream; "
+                   "transfer-syntax=1.2.840.10008.1.2.1`: little endian, samples interleaved)",
+    "content": {'multipart/related; type="application/octet-stream"': {
+        "schema": {"type": "string", "format": "binary"}}}}}
+_RENDERED_DOC: dict[int | str, dict[str, Any]] = {200: {
+    "description": "The frame as an 8-bit image: JPEG unless PNG is preferred (Accept or `accept=`)",
+    "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}}}}}
+
+CaseFilter = Annotated[str | None, Query(max_length=40, description="Only this case's images.")]
+Limit = Annotated[int | None, Query(ge=1, le=dicomweb.MAX_LIMIT, description="At most this many results.")]
+Offset = Annotated[int | None, Query(ge=0, le=10**9, description="Skip this many results.")]
+Include = Annotated[list[str] | None, Query(
+    max_length=200, description="Attributes to add to each result (keywords or tags, comma-separated or "
+                                "repeated), or `all`.")]
+Fuzzy = Annotated[Literal["true", "false"] | None, Query(description="Accepted; matching is never fuzzy.")]
+Uid = Annotated[str | None, Query(max_length=6500, description="UID list matching (comma-separated).")]
+Text = Annotated[str | None, Query(max_length=200, description="Single value or wildcard (`*`, `?`) matching.")]
+Range = Annotated[str | None, Query(max_length=40, description="A date, or a range `from-to`.")]
+StudyUid = Annotated[str, Path(max_length=200, description="Study Instance UID (de-identified).")]
+SeriesUid = Annotated[str, Path(max_length=200, description="Series Instance UID (de-identified).")]
+SopUid = Annotated[str, Path(max_length=200, description="SOP Instance UID (de-identified).")]
+Frames = Annotated[str, Path(description="Frame numbers from 1, comma-separated.", json_schema_extra={
+    "pattern": dicomweb.FRAMES_PATTERN, "maxLength": dicomweb.FRAMES_MAX_LENGTH})]
+OneFrame = Annotated[str, Path(description="One frame number, from 1.", json_schema_extra={
+    "pattern": dicomweb.ONE_FRAME_PATTERN})]
+Window = Annotated[str | None, Query(description="`center,width,function` (function `linear`, `linear-exact` "
+                                                 "or `sigmoid`; width from 1), replacing the stored window",
+                                     pattern=dicomweb.WINDOW_PATTERN)]
+ViewportQ = Annotated[str | None, Query(description="`vw,vh` or `vw,vh,sx,sy,sw,sh`: fit into vw x vh (at most "
+                                                    "4096), after cropping the source rectangle when given",
+                                        pattern=dicomweb.VIEWPORT_PATTERN)]
+Quality = Annotated[int | None, Query(ge=1, le=100, description="JPEG quality (default 90).")]
+AcceptQ = Annotated[Literal["image/jpeg", "image/png"] | None, Query(
+    alias="accept", description="The media type, instead of the Accept header.")]
+
+
+# ---- what the caller may see ------------------------------------------------------------------------------
+
+async def _visible(request: Request, user: Principal | None, *, case_id: str | None = None,
+                   study: str | None = None, series: str | None = None, sop: str | None = None
+                   ) -> list[dicomweb.Instance]:
+    """The indexed instances the caller may see (one per SOP Instance UID), in study/series/instance order."""
+    for uid in (study, series, sop):
+        if uid is not None and not dicomweb.is_uid(uid):
+            return []
+    viewer = repo.viewer(user)
+    async with request.app.state.runtime.db.sessions() as session:
+        cases = [c for c in await store.candidate_cases(session, viewer, case_id) if core.can_view(c, viewer)]
+        rows = await store.instances(session, [c["id"] for c in cases], study_uid=study, series_uid=series,
+                                     sop_uid=sop)
+    allowed = {c["id"]: repo.approved_images_only(c, user) for c in cases}
+    return dicomweb.unique(
+        dicomweb.Instance(image_id=r["id"], case_id=r["case_id"], study_uid=r["study_uid"], series_uid=r["series_uid"],
+                          sop_uid=r["sop_uid"], sop_class_uid=r["sop_class_uid"],
+                          transfer_syntax_uid=r["transfer_syntax_uid"], attrs=r["dicom_attrs"] or {}, seq=r["seq"],
+                          size=r["size"] or 0, object_key=r["object_key"] or "", frames=r["frames"] or 1)
+        for r in rows if allowed[r["case_id"]] is None or r["id"] in cast(set[str], allowed[r["case_id"]]))
+
+
+async def _found(request: Request, user: Principal | None, **where: str) -> list[dicomweb.Instance]:
+    found = await _visible(request, user, **where)
+    if not found:
+        raise ApiError(404, "not_found", "no such " + ("instance" if "sop" in where else
+                                                        "series" if "series" in where else "study"))
+    return found
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/dicomweb"
+
+
+# ---- QIDO-RS ----------------------------------------------------------------------------------------------
+
+async def _search(request: Request, user: Principal | None, level: str, **where: str | None) -> DicomJSONResponse:
+    params = [(k, v) for k, v in request.query_params.multi_items()]
+    query = dicomweb.parse_query(params, level)
+    found = await _visible(request, user, case_id=request.query_params.get("case_id"),
+                           **{k: v for k, v in where.items() if v is not None})
+    meta = None
+    if dicomweb.needs_meta(query, level):
+        async with request.app.state.runtime.db.sessions() as session:
+            meta = await store.metadata_of(session, [i.image_id for i in found])
+    headers = {"Warning": f'299 casebook "ignored: {", ".join(query.ignored)}"'} if query.ignored else {}
+    return DicomJSONResponse(dicomweb.search(found, level, query, _base(request), meta), headers=headers)
+
+
+_QIDO_KEYS = "Query keys: DICOM keywords or tags of the level's attributes; `case_id=` limits to one case."
+
+
+@router.get("/studies", response_class=DicomJSONResponse, responses=_QIDO_DOC, summary="QIDO-RS: search studies",
+            description=_QIDO_KEYS)
+async def search_studies(request: Request, user: MaybeUser, case_id: CaseFilter = None,
+                         StudyInstanceUID: Uid = None, ModalitiesInStudy: Text = None, PatientID: Text = None,
+                         StudyDate: Range = None, AccessionNumber: Text = None, StudyDescription: Text = None,
+                         limit: Limit = None, offset: Offset = None, includefield: Include = None,
+                         fuzzymatching: Fuzzy = None) -> DicomJSONResponse:
+    return await _search(request, user, "study")
+
+
+@router.get("/series", response_class=DicomJSONResponse, responses=_QIDO_DOC, summary="QIDO-RS: search all series",
+            description=_QIDO_KEYS)
+async def search_all_series(request: Request, user: MaybeUser, case_id: CaseFilter = None,
+                            StudyInstanceUID: Uid = None, SeriesInstanceUID: Uid = None, Modality: Text = None,
+                            limit: Limit = None, offset: Offset = None, includefield: Include = None,
+                            fuzzymatching: Fuzzy = None) -> DicomJSONResponse:
+    return await _search(request, user, "series")
+
+
+@router.get("/instances", response_class=DicomJSONResponse, responses=_QIDO_DOC,
+            summary="QIDO-RS: search all instances", description=_QIDO_KEYS)
+async def search_all_instances(request: Request, user: MaybeUser, case_id: CaseFilter = None,
+                               StudyInstanceUID: Uid = None, SeriesInstanceUID: Uid = None,
+                               SOPInstanceUID: Uid = None, SOPClassUID: Uid = None, Modality: Text = None,
+                               limit: Limit = None, offset: Offset = None, includefield: Include = None,
+                               fuzzymatching: Fuzzy = None) -> DicomJSONResponse:
+    return await _search(request, user, "instance")
+
+
+@router.get("/studies/{study}/series", response_class=DicomJSONResponse, responses=_QIDO_DOC,
+            summary="QIDO-RS: search the series of a study", description=_QIDO_KEYS)
+async def search_series(study: StudyUid, request: Request, user: MaybeUser, case_id: CaseFilter = None,
+                        SeriesInstanceUID: Uid = None, Modality: Text = None, limit: Limit = None,
+                        offset: Offset = None, includefield: Include = None, fuzzymatching: Fuzzy = None
+                        ) -> DicomJSONResponse:
+    return await _search(request, user, "series", study=study)
+
+
+@router.get("/studies/{study}/instances", response_class=DicomJSONResponse, responses=_QIDO_DOC,
+            summary="QIDO-RS: search the instances of a study", description=_QIDO_KEYS)
+async def search_study_instances(study: StudyUid, request: Request, user: MaybeUser, case_id: CaseFilter = None,
+                                 SeriesInstanceUID: Uid = None, SOPInstanceUID: Uid = None, Modality: Text = None,
+                                 limit: Limit = None, offset: Offset = None, includefield: Include = None,
+                                 fuzzymatching: Fuzzy = None) -> DicomJSONResponse:
+    return await _search(request, user, "instance", study=study)
+
+
+@router.get("/studies/{study}/series/{series}/instances", response_class=DicomJSONResponse, responses=_QIDO_DOC,
+            summary="QIDO-RS: search the instances of a series", description=_QIDO_KEYS)
+async def search_instances(study: StudyUid, series: SeriesUid, request: Request, user: MaybeUser,
+                           case_id: CaseFilter = None, SOPInstanceUID: Uid = None, limit: Limit = None,
+                           offset: Offset = None, includefield: Include = None, fuzzymatching: Fuzzy = None
+                           ) -> DicomJSONResponse:
+    return await _search(request, user, "instance", study=study, series=series)
+
+
+# ---- WADO-RS: instances, metadata ---------------------------------------------------------------------------
+
+def _stream_instances(storage: Any, instances: Sequence[dicomweb.Instance], boundary: str) -> Iterator[bytes]:
+    """The instances as multipart/related parts, each object streamed from the store (one chunk in memory)."""
+    for inst in instances:
+        resp = storage.client.get_object(storage.images, inst.object_key)
+        try:
+            yield dicomweb.part_head(boundary, f"application/dicom; transfer-syntax={inst.transfer_syntax_uid}",
+                                     inst.size or None)
+            yield from resp.stream(_CHUNK)
+            yield dicomweb.part_tail()
+        finally:
+            resp.close()
+            resp.release_conn()
+    yield dicomweb.closing(boundary)
+
+
+def _retrieve(request: Request, instances: Sequence[dicomweb.Instance]) -> StreamingResponse:
+    boundary = dicomweb.boundary()
+    return StreamingResponse(_stream_instances(request.app.state.runtime.storage, instances, boundary),
+                             media_type=dicomweb.multipart_type("application/dicom", boundary),
+                             headers={"Cache-Control": "private, max-age=300"})
+
+
+async def _metadata(request: Request, instances: Sequence[dicomweb.Instance]) -> DicomJSONResponse:
+    async with request.app.state.runtime.db.sessions() as session:
+        meta = await store.metadata_of(session, [i.image_id for i in instances])
+    return DicomJSONResponse([meta[i.image_id] for i in instances if i.image_id in meta])
+
+
+@router.get("/studies/{study}", responses=_WADO_DOC, response_class=StreamingResponse,
+            summary="WADO-RS: retrieve a study")
+async def retrieve_study(study: StudyUid, request: Request, user: MaybeUser) -> StreamingResponse:
+    return _retrieve(request, await _found(request, user, study=study))
+
+
+@router.get("/studies/{study}/series/{series}", responses=_WADO_DOC, response_class=StreamingResponse,
+            summary="WADO-RS: retrieve a series")
+async def retrieve_series(study: StudyUid, series: SeriesUid, request: Request, user: MaybeUser) -> StreamingResponse:
+    return _retrieve(request, await _found(request, user, study=study, series=series))
+
+
+@router.get("/studies/{study}/series/{series}/instances/{sop}", responses=_WADO_DOC,
+            response_class=StreamingResponse, summary="WADO-RS: retrieve an instance")
+async def retrieve_instance(study: StudyUid, series: SeriesUid, sop: SopUid, request: Request, user: MaybeUser
+                            ) -> StreamingResponse:
+    return _retrieve(request, await _found(request, user, study=study, series=series, sop=sop))
+
+
+@router.get("/studies/{study}/metadata", responses=_META_DOC, response_class=DicomJSONResponse,
+            summary="WADO-RS: the metadata of a study's instances")
+async def study_metadata(study: StudyUid, request: Request, user: MaybeUser) -> DicomJSONResponse:
+    return await _metadata(request, await _found(request, user, study=study))
+
+
+@router.get("/studies/{study}/series/{series}/metadata", responses=_META_DOC, response_class=DicomJSONResponse,
+            summary="WADO-RS: the metadata of a series' instances")
+async def series_metadata(study: StudyUid, series: SeriesUid, request: Request, user: MaybeUser) -> DicomJSONResponse:
+    return await _metadata(request, await _found(request, user, study=study, series=series))
+
+
+@router.get("/studies/{study}/series/{series}/instances/{sop}/metadata", responses=_META_DOC,
+            response_class=DicomJSONResponse, summary="WADO-RS: the metadata of an instance")
+async def instance_metadata(study: StudyUid, series: SeriesUid, sop: SopUid, request: Request, user: MaybeUser
+                            ) -> DicomJSONResponse:
+    return await _metadata(request, await _found(request, user, study=study, series=series, sop=sop))
+
+
+# ---- WADO-RS: frames, rendered --------------------------------------------------------------------------------
+
+def _spool(storage: Any, key: str, memory: int) -> IO[bytes]:
+    """The object in a spooled temporary file (in memory up to `memory` bytes), rewound (blocking)."""
+    spool = tempfile.SpooledTemporaryFile(max_size=memory)  # noqa: SIM115 - closed by the caller
+    resp = storage.client.get_object(storage.images, key)
+    try:
+        for chunk in resp.stream(_CHUNK):
+            spool.write(chunk)
+    except BaseException:
+        spool.close()
+        raise
+    finally:
+        resp.close()
+        resp.release_conn()
+    spool.seek(0)
+    return cast(IO[bytes], spool)
+
+
+def _frames(storage: Any, key: str, indexes: Sequence[int], memory: int) -> list[bytes]:
+    with _spool(storage, key, memory) as f:
+        out = []
+        for i in indexes:
+            f.seek(0)
+            out.append(pixel_array(cast(BinaryIO, f), index=i, raw=True).tobytes())
+        return out
+
+
+def _render(storage: Any, key: str, index: int, memory: int, ask: dicomweb.RenderRequest) -> Any:
+    with _spool(storage, key, memory) as f:
+        return render_dicom_frame(cast(BinaryIO, f), index, fmt=ask.fmt, voi=ask.window, viewport=ask.viewport,
+                                  **({"quality": ask.quality} if ask.quality else {}))
+
+
+@router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}", responses=_FRAMES_DOC,
+            response_class=StreamingResponse, summary="WADO-RS: frames of an instance, uncompressed")
+async def retrieve_frames(study: StudyUid, series: SeriesUid, sop: SopUid, frames: Frames, request: Request,
+                          user: MaybeUser) -> StreamingResponse:
+    indexes = dicomweb.parse_frames(frames)
+    inst = (await _found(request, user, study=study, series=series, sop=sop))[0]
+    dicomweb.check_frames(indexes, inst.frames)
+    rt, settings = request.app.state.runtime, request.app.state.settings
+    try:
+        data = await asyncio.to_thread(_frames, rt.storage, inst.object_key, indexes, settings.dicomweb_spool_bytes)
+    except (ValueError, TypeError, KeyError, AttributeError, NotImplementedError, RuntimeError) as exc:
+        raise ApiError(422, "not_renderable", f"the frames could not be decoded: {exc}") from exc
+    boundary = dicomweb.boundary()
+    part = f"application/octet-stream; transfer-syntax={dicomweb.EXPLICIT_LITTLE}"
+    return StreamingResponse(dicomweb.multipart(boundary, [(part, d) for d in data]),
+                             media_type=dicomweb.multipart_type("application/octet-stream", boundary))
+
+
+async def _rendered(request: Request, user: Principal | None, where: dict[str, str], index: int,
+                    ask: dicomweb.RenderRequest) -> Response:
+    inst = (await _found(request, user, **where))[0]
+    dicomweb.check_frames([index], inst.frames)
+    rt, settings = request.app.state.runtime, request.app.state.settings
+    try:
+        frame = await asyncio.to_thread(_render, rt.storage, inst.object_key, index, settings.dicomweb_spool_bytes,
+                                        ask)
+    except IndexError as exc:
+        raise ApiError(404, "not_found", str(exc)) from exc
+    except RenderError as exc:
+        raise ApiError(422, "not_renderable", str(exc)) from exc
+    return Response(frame.data, media_type=frame.media_type,
+                    headers={"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/studies/{study}/series/{series}/instances/{sop}/rendered", responses=_RENDERED_DOC,
+            response_class=Response, summary="WADO-RS: an instance rendered (its first frame)")
+async def rendered_instance(study: StudyUid, series: SeriesUid, sop: SopUid, request: Request, user: MaybeUser,
+                            window: Window = None, viewport: ViewportQ = None, quality: Quality = None,
+                            accept: AcceptQ = None) -> Response:
+    ask = dicomweb.render_request(accept=request.headers.get("accept"), accept_param=accept, quality=quality,
+                                  window=window, viewport=viewport)
+    return await _rendered(request, user, {"study": study, "series": series, "sop": sop}, 0, ask)
+
+
+@router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}/rendered", responses=_RENDERED_DOC,
+            response_class=Response, summary="WADO-RS: one frame rendered")
+async def rendered_frame(study: StudyUid, series: SeriesUid, sop: SopUid, frames: OneFrame, request: Request,
+                         user: MaybeUser, window: Window = None, viewport: ViewportQ = None, quality: Quality = None,
+                         accept: AcceptQ = None) -> Response:
+    indexes = dicomweb.parse_frames(frames)
+    if len(indexes) != 1:
+        raise ApiError(400, "invalid_request", "a rendered frame is one frame number")
+    ask = dicomweb.render_request(accept=request.headers.get("accept"), accept_param=accept, quality=quality,
+                                  window=window, viewport=viewport)
+    return await _rendered(request, user, {"study": study, "series": series, "sop": sop}, indexes[0], ask)
