@@ -24,7 +24,8 @@ CONTRACT = [
     ("GET", "/v1/images/{image_id}/deid-report"),
     ("GET", "/v1/moderation/queue"), ("POST", "/v1/moderation/{case_id}/claim"),
     ("POST", "/v1/moderation/{case_id}/approve"), ("POST", "/v1/moderation/{case_id}/reject"),
-    ("POST", "/v1/featured"), ("GET", "/v1/featured"), ("GET", "/v1/case-of-the-month/{month}/candidates"),
+    ("POST", "/v1/featured"), ("GET", "/v1/featured"), ("GET", "/v1/featured.atom"),
+    ("GET", "/v1/case-of-the-month/{month}/candidates"),
     ("PUT", "/v1/case-of-the-month/{month}"), ("GET", "/v1/case-of-the-month/{month}"),
     ("GET", "/v1/users/{user_id}/achievements"), ("GET", "/v1/achievements/levels"),
     ("POST", "/v1/playlists"), ("POST", "/v1/playlists/{playlist_id}/items"), ("GET", "/v1/playlists/{playlist_id}"),
@@ -68,6 +69,12 @@ def test_every_operation_documents_its_errors(gateway_doc: dict[str, Any]) -> No
             if path.startswith(("/v1/moderation", "/v1/featured", "/v1/case-of-the-month", "/v1/users",
                                 "/v1/achievements")):
                 assert "503" in op["responses"], f"{where} is forwarded but does not document 503"
+
+
+def test_the_feed_is_documented_as_atom(gateway_doc: dict[str, Any]) -> None:
+    op = gateway_doc["paths"]["/v1/featured.atom"]["get"]
+    assert list(op["responses"]["200"]["content"]) == ["application/atom+xml"]
+    assert {"422", "503"} <= set(op["responses"]) and "security" not in op  # public, forwarded
 
 
 def test_request_schemas_say_what_the_server_checks(gateway_doc: dict[str, Any]) -> None:

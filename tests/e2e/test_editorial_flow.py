@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from atom_feed import parse_atom
 from client import User, error_code, eventually, sample_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -71,8 +72,22 @@ def test_submit_reject_fix_approve_feature_cotm_delete(users: Any, anonymous: Us
     assert r.status_code == 422 and error_code(r) == "not_from_preceding_month"
     assert anonymous.get(f"/v1/case-of-the-month/{month}").json()["case_id"] == cid
 
+    def in_feed() -> list[tuple[str, str]]:
+        r = anonymous.get("/v1/featured.atom", params={"limit": 100})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/atom+xml"), r.text
+        _, entries = parse_atom(r.content)
+        return [(e.category, e.title) for e in entries if e.link.endswith(f"/cases/{cid}")]
+
+    title = anonymous.get(f"/v1/cases/{cid}").json()["title"]
+    label = datetime.strptime(month, "%Y-%m").strftime("%B %Y")
+    # the pick came after the feature: newest first
+    assert in_feed() == [("case-of-the-month", f"Case of the Month, {label}: {title}"), ("featured", title)]
+    atom = anonymous.get("/openapi.json").json()["paths"]["/v1/featured.atom"]["get"]
+    assert "application/atom+xml" in atom["responses"]["200"]["content"]
+
     assert alice.http.delete(f"/v1/cases/{cid}").status_code == 204
     _eventually(lambda: collector() == 0, what="Collector count back to 0")
     _eventually(lambda: cid not in [f["case_id"] for f in anonymous.get("/v1/featured").json()["items"]],
                 what="the deleted case leaving the featured list")
+    assert in_feed() == []
     assert anonymous.get(f"/v1/case-of-the-month/{month}").json()["case_id"] == cid  # history stays

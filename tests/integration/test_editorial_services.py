@@ -21,6 +21,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
+from atom_feed import parse_atom
 from harness import ServiceProcess, fresh_database, wait_for
 from pydantic import BaseModel
 
@@ -500,6 +501,19 @@ def test_featuring_and_case_of_the_month(stack: Any, editorial: dict[str, Servic
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     assert httpx.get(f"{feat.url}/v1/case-of-the-month/2031-13", timeout=10).status_code == 422
 
+    def feed(**params: Any) -> list[tuple[str, str, str]]:
+        r = httpx.get(f"{feat.url}/v1/featured.atom", params={"limit": 100, **params}, timeout=10)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/atom+xml"), r.text
+        _, entries = parse_atom(r.content)  # valid Atom, newest entry first
+        return [(e.category, e.link.rsplit("/cases/", 1)[1], e.title) for e in entries
+                if e.link.rsplit("/cases/", 1)[1] in {dec_a, dec_b}]
+
+    # Featured entries count as updated at the case's (future-dated) approval, after the picks made now.
+    assert feed() == [("featured", dec_b, "December B"), ("featured", dec_a, "December A"),
+                      ("case-of-the-month", dec_b, "Case of the Month, January 2031: December B")]
+    r = httpx.get(f"{feat.url}/v1/featured.atom", params={"limit": 0}, timeout=10)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+
     # Deleting the picked case removes it from the featured list; the pick stays as history.
     publish(stack, envelope(CaseDeleted(case_id=dec_b, owner_id=owner, deleted_by=owner), dec_b),
             envelope(CaseUpdated(case_id=dec_a, owner_id=owner, revision=2, status="draft", visibility="draft",
@@ -507,6 +521,7 @@ def test_featuring_and_case_of_the_month(stack: Any, editorial: dict[str, Servic
     wait_for(lambda: not {dec_a, dec_b} & set(featured_ids(feat)), timeout=EVENT_TIMEOUT, what="leave featured")
     assert not {dec_a, dec_b} & candidate_ids(feat, "2031-01")
     assert httpx.get(f"{feat.url}/v1/case-of-the-month/2031-01", timeout=10).json()["case_id"] == dec_b
+    assert feed() == [], "a removed case leaves the feed, its pick included"
     assert feature(dec_b).json()["error"]["code"] == "not_approved"
     # A stale approval of the de-listed revision does not bring it back.
     marker = uid("c_marker")

@@ -17,6 +17,7 @@ from casebook_platform.service import create_service_app
 ERRORS: ErrorTable = {
     ("POST", "/v1/featured"): {403: ["role_required"], 422: ["not_approved"]},
     ("GET", "/v1/featured"): {},
+    ("GET", "/v1/featured.atom"): {},
     ("GET", "/v1/case-of-the-month/{month}/candidates"): {},
     ("PUT", "/v1/case-of-the-month/{month}"): {403: ["role_required"],
                                                422: ["not_approved", "not_from_preceding_month"]},

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Row
 
 from casebook_events import CaseFeatured, CaseOfTheMonthPicked
 from casebook_featuring import core
 from casebook_featuring.adapters import catalog
+from casebook_featuring.settings import Settings
 from casebook_platform.auth import CurrentUser, require_role
 from casebook_platform.deps import RuntimeDep, SessionDep
 from casebook_platform.errors import ApiError
@@ -60,6 +61,19 @@ class PickOut(BaseModel):
     approved_at: datetime
     picked_by: str
     picked_at: datetime
+
+
+class AtomResponse(Response):
+    media_type = core.ATOM_MEDIA_TYPE
+
+
+def _settings(rt: RuntimeDep) -> Settings:
+    """The featuring service's own settings (the runtime carries them typed as the shared slices)."""
+    assert isinstance(rt.settings, Settings)
+    return rt.settings
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 # `YYYY-MM`, year 1000 to 9999 (`core.parse_month` reads the same).
@@ -157,3 +171,14 @@ async def get_pick(month: Month, session: SessionDep) -> PickOut:
     if row is None:
         raise ApiError(404, "not_found", f"no Case of the Month recorded for {pick_month}")
     return _pick_out(row)
+
+
+@router.get("/featured.atom", response_class=AtomResponse,
+            responses={200: {"description": "An Atom 1.0 feed (RFC 4287), newest entry first",
+                             "content": {core.ATOM_MEDIA_TYPE: {"schema": {"type": "string"}}}}},
+            summary="Atom feed of featured cases and Cases of the Month, newest first")
+async def featured_feed(session: SessionDep, settings: SettingsDep,
+                        limit: int = Query(50, ge=1, le=100, description="Most entries in the feed.")) -> Response:
+    items = await catalog.SqlCatalog(session).feed_items(limit)
+    body = core.atom_feed(items, base_url=settings.public_base_url, now=datetime.now(UTC))
+    return AtomResponse(body, headers={"Cache-Control": "public, max-age=300"})

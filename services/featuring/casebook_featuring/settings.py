@@ -10,3 +10,5 @@ class Settings(CommonSettings):
 
     service_name: str = Field("featuring", description="Service name (logs, metrics, consumer group).")
     http_port: int = Field(8083, description="Listen port.")
+    public_base_url: str = Field("http://127.0.0.1:8080",
+                                 description="Base URL of the public API and console (the gateway): the feed's links.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, select, tuple_
+from sqlalchemy import Row, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -93,8 +93,25 @@ async def save_pick(session: AsyncSession, month: str, case: Row[Any], editor_id
     await session.execute(stmt.on_conflict_do_update(index_elements=[months.c.month], set_=values))
 
 
+async def feed_items(session: AsyncSession, limit: int) -> list[core.FeedItem]:
+    """The newest featured cases and Case of the Month picks, newest first, of cases that are still listed."""
+    listed = cases.c.listed & ~cases.c.deleted
+    newest = func.greatest(featured.c.featured_at, func.coalesce(cases.c.approved_at, featured.c.featured_at))
+    featured_q = (select(featured.c.case_id, cases.c.title, featured.c.featured_at, cases.c.approved_at)
+                  .join(cases, cases.c.case_id == featured.c.case_id).where(listed)
+                  .order_by(newest.desc(), featured.c.case_id.desc()).limit(limit))
+    picks_q = (select(months.c.month, months.c.case_id, cases.c.title, months.c.picked_at)
+               .join(cases, cases.c.case_id == months.c.case_id).where(listed)
+               .order_by(months.c.picked_at.desc(), months.c.month.desc()).limit(limit))
+    items = [core.featured_item(r.case_id, r.title, r.featured_at, r.approved_at)
+             for r in (await session.execute(featured_q)).all()]
+    items += [core.pick_item(r.month, r.case_id, r.title, r.picked_at) for r in (await session.execute(picks_q)).all()]
+    return core.feed_order(items, limit)
+
+
 class SqlCatalog:
-    """The `Catalog` port of the event handlers on PostgreSQL, within the caller's transaction."""
+    """The `Catalog` port of the event handlers (and the feed's `FeedSource`) on PostgreSQL, in the caller's
+    transaction."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -104,3 +121,6 @@ class SqlCatalog:
 
     async def delist(self, case_id: str, owner_id: str, *, revision: int = 0, deleted: bool = False) -> None:
         await delist(self.session, case_id, owner_id, revision=revision, deleted=deleted)
+
+    async def feed_items(self, limit: int) -> list[core.FeedItem]:
+        return await feed_items(self.session, limit)

@@ -52,6 +52,7 @@ def _forwarder(service: str) -> Callable[[Request], Awaitable[Response]]:
 
 # Path prefixes each service owns, as routes (hidden from the schema: the services' documents describe them).
 PREFIXES = [("moderation", "/v1/moderation/{rest:path}"), ("featuring", "/v1/featured"),
+            ("featuring", "/v1/featured.atom"),
             ("featuring", "/v1/case-of-the-month/{rest:path}"), ("achievements", "/v1/users/{user_id}/achievements"),
             ("achievements", "/v1/achievements/{rest:path}")]
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
