@@ -118,6 +118,16 @@ def test_only_deidentified_bytes_reach_the_http_layer(server: FakeServer, tmp_pa
     assert len(saved.files) == len(files)
 
 
+def test_parallel_de_identification_keeps_the_order_and_sends_each_file_once(server: FakeServer,
+                                                                            tmp_path: Path) -> None:
+    files = identified_folder(tmp_path, ct=3, mr=1, png=1, burned_in=1)
+    folder = files[0].parents[1]
+    assert _run(server, folder, tmp_path / "s.json", workers=2) == upload.EXIT_QUARANTINED
+    assert server.uploads == len(server.images) == len(files) - 1
+    for body in server.bodies:
+        assert not any(ident.encode() in body for ident in IDENTIFIERS)
+
+
 def test_a_rerun_of_a_finished_upload_sends_nothing(server: FakeServer, tmp_path: Path) -> None:
     folder = identified_folder(tmp_path, ct=2, mr=0, png=0)[0].parents[1]
     assert _run(server, folder, tmp_path / "s.json") == upload.EXIT_OK
