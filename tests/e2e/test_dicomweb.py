@@ -1,10 +1,15 @@
 """DICOMweb through the running platform, read with `dicomweb-client`: a case published and approved with
 real DICOM files is searched (QIDO-RS), retrieved, its metadata, frames and rendered images read (WADO-RS);
-before approval it is 404 to a reader and visible to its owner."""
+before approval it is 404 to a reader and visible to its owner. Then Orthanc's DICOMweb plugin, a second
+and independent implementation, pulls the published study as a client: both agree on the instances and
+their bytes."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +20,8 @@ from PIL import Image
 from pydicom import dcmread
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
 
 FILES = ("CT_small.dcm", "MR_small.dcm")
 
@@ -153,3 +160,47 @@ def test_unpublished_edit_stays_with_the_owner(published: Any) -> None:
     eventually(lambda: owner_count() == len(ready), 60, "the new image indexed")
     assert sum(_value(s, "00201208") for s in _studies(reader, cid)) == len(FILES)
     assert sum(_value(s, "00201208") for s in _studies(published["anonymous"], cid)) == len(FILES)
+
+
+def _orthanc_class() -> Any:
+    """`benchmarks/orthanc.py`'s Orthanc (which installs Debian's orthanc and orthanc-dicomweb when missing)."""
+    spec = importlib.util.spec_from_file_location("casebook_bench_orthanc", ROOT / "benchmarks" / "orthanc.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Orthanc
+
+
+def test_orthanc_pulls_the_published_study_and_agrees(published: Any) -> None:
+    anonymous = published["anonymous"]
+    client = _client(anonymous)
+    base = str(anonymous.http.base_url).rstrip("/")
+    stored = {dcmread(io.BytesIO(b)).SOPInstanceUID: b for b in published["originals"].values()}
+    studies = [_value(s, "0020000D") for s in client.search_for_studies(additional_params={"case_id":
+                                                                                           published["case_id"]})]
+    # What dicomweb-client reads from Casebook (WADO-RS), by SOP Instance UID.
+    from_casebook = {ds.SOPInstanceUID: ds for uid in studies for ds in client.retrieve_study(uid)}
+    with _orthanc_class()(dicomweb_servers={"casebook": f"{base}/dicomweb"}) as orthanc:
+        assert orthanc.http.get("/dicom-web/servers").json() == ["casebook"]
+        for uid in studies:
+            r = orthanc.http.post("/dicom-web/servers/casebook/retrieve",
+                                  json={"Resources": [{"Study": uid}], "Synchronous": True})
+            assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 60
+        while len(orthanc.http.get("/instances").json()) < len(stored) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        pulled: dict[str, bytes] = {}
+        for oid in orthanc.http.get("/instances").json():
+            data = orthanc.http.get(f"/instances/{oid}/file").content
+            pulled[dcmread(io.BytesIO(data)).SOPInstanceUID] = data
+        # Orthanc's own DICOMweb server now serves the same study back: its QIDO finds the same instances.
+        for uid in studies:
+            qido = orthanc.http.get(f"/dicom-web/studies/{uid}/instances").json()
+            assert {_value(i, "00080018") for i in qido} == {s for s in stored
+                                                            if dcmread(io.BytesIO(stored[s])).StudyInstanceUID == uid}
+    assert set(pulled) == set(stored) == set(from_casebook)
+    for sop, data in pulled.items():
+        # Orthanc stores what Casebook sent, byte for byte: the de-identified object as Casebook keeps it ...
+        assert data == stored[sop], f"{sop}: Orthanc's copy differs from Casebook's object"
+        # ... and what dicomweb-client parsed from the same WADO-RS answer is that object, element for element.
+        assert from_casebook[sop] == dcmread(io.BytesIO(data))
