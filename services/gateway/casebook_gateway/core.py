@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from casebook_events import CaseSnapshot
 from casebook_events.lifecycle import Status, Visibility, can_submit
 
 # The text fields of a case, in the order of the edit form (each one is frozen into a revision).
@@ -108,6 +109,17 @@ def completeness(case: Mapping[str, Any], studies: Iterable[Mapping[str, Any]], 
         if not present:
             missing.append(name)
     return {"percent": round(100 * (total - len(missing)) / total), "missing": missing}
+
+
+def text_bytes(snapshot: CaseSnapshot) -> int:
+    """UTF-8 bytes of all of a case's text (every field, label and study's findings): what a submission carries
+    about three times over (the text, and the changed fields before and after)."""
+    total = 0
+    for value in snapshot.model_dump().values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                total += len(item.encode())
+    return total
 
 
 def freeze(case: Mapping[str, Any], studies: Iterable[Mapping[str, Any]], image_ids: Iterable[str]

@@ -11,6 +11,7 @@ import hashlib
 import os
 import stat
 import tempfile
+import threading
 import zipfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -192,21 +193,32 @@ def check_zip(path: Path, *, max_entries: int, max_total: int, max_ratio: float)
     return files
 
 
-def extract_member(path: Path, info: zipfile.ZipInfo, tmp_dir: str | None) -> Path:
+class Cancelled(Exception):
+    """The upload's checks were given up (its time ran out): stop extracting, leave nothing behind."""
+
+
+def extract_member(path: Path, info: zipfile.ZipInfo, tmp_dir: str | None,
+                   cancel: threading.Event | None = None) -> Path:
     """Extract one checked member to its own temp file, re-checking the real size as it streams.
 
     Raises:
         ApiError: 422 `unsafe_archive` when the member expands beyond what its header declared.
+        Cancelled: `cancel` was set (checked at every chunk); the partial file is removed.
     """
     fd, name = tempfile.mkstemp(prefix="member-", dir=tmp_dir or None)
     written = 0
-    with zipfile.ZipFile(path) as zf, zf.open(info) as src, os.fdopen(fd, "wb") as dst:
-        while chunk := src.read(CHUNK):
-            written += len(chunk)
-            if written > info.file_size:
-                os.unlink(name)
-                raise ApiError(422, "unsafe_archive", "an entry expands beyond its declared size")
-            dst.write(chunk)
+    try:
+        with zipfile.ZipFile(path) as zf, zf.open(info) as src, os.fdopen(fd, "wb") as dst:
+            while chunk := src.read(CHUNK):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
+                written += len(chunk)
+                if written > info.file_size:
+                    raise ApiError(422, "unsafe_archive", "an entry expands beyond its declared size")
+                dst.write(chunk)
+    except BaseException:
+        os.unlink(name)
+        raise
     return Path(name)
 
 

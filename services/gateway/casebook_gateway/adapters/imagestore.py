@@ -16,6 +16,12 @@ async def count_studies(session: AsyncSession, case_id: str) -> int:
     return int((await session.execute(q)).scalar_one())
 
 
+async def count_images(session: AsyncSession, case_id: str) -> int:
+    """Every image row of the case, whatever its status (a submission lists them all)."""
+    q = select(func.count()).select_from(images).where(images.c.case_id == case_id)
+    return int((await session.execute(q)).scalar_one())
+
+
 async def insert_study(session: AsyncSession, study_id: str, **values: Any) -> None:
     await session.execute(studies.insert().values(id=study_id, **values))
 

@@ -137,13 +137,18 @@ async def patch_case(case_id: str, body: CasePatch, request: Request, user: Curr
 async def _submit(session: AsyncSession, rt: Any, case: dict[str, Any], user: Principal) -> None:
     """Freeze the case as it stands into revision `case.revision` and send that revision to moderation."""
     ids = await revisions.image_ids(session, case["id"])
+    snapshot = await repo.snapshot(session, case)
+    limit = rt.settings.max_case_text_bytes
+    if core.text_bytes(snapshot) > limit:  # the submission carries the text: it must fit an event (issue 15)
+        raise ApiError(413, "case_too_large", f"a case's text (every field and study's findings) is limited to "
+                       f"{limit} bytes of UTF-8 to be submitted; shorten it")
     content = core.freeze(case, await repo.study_rows(session, case["id"]), ids)
     base = await revisions.last_approved(session, case["id"])
     diff = core.revision_diff(base.content if base else None, content, base.n if base else None)
     await revisions.close_open(session, case["id"], RevisionStatus.SUPERSEDED)
     await revisions.insert(session, case["id"], case["revision"], content=content, diff=diff, submitted_by=user.id)
     await rt.emit(session, CaseSubmitted(case_id=case["id"], owner_id=case["owner_id"], owner_name=case["owner_name"],
-                                         revision=case["revision"], case=await repo.snapshot(session, case),
+                                         revision=case["revision"], case=snapshot,
                                          image_ids=ids, diff=RevisionDiff.model_validate(diff)), key=case["id"])
 
 

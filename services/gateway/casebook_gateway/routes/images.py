@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -63,11 +64,13 @@ def _check_file(path: Path, filename: str, settings: Any) -> tuple[media.Media, 
     raise ApiError(415, "unsupported_media", "send one DICOM file, a zip of DICOM files, or a JPEG/PNG")
 
 
-def _accept(spooled: ingest.Spooled, settings: Any) -> tuple[list[ingest.Accepted], list[RejectedMember]]:
+def _accept(spooled: ingest.Spooled, settings: Any, cancel: threading.Event | None = None
+            ) -> tuple[list[ingest.Accepted], list[RejectedMember]]:
     """Turn the spooled upload into accepted files and refused zip members (blocking: run in a thread).
 
     A single file is accepted or refused whole; a zip is taken member by member, and refused whole only when
-    the archive itself is unsafe (ApiError 422 `unsafe_archive`).
+    the archive itself is unsafe (ApiError 422 `unsafe_archive`). Setting `cancel` stops a zip's extraction
+    at the next member or chunk (ingest.Cancelled) and removes what was extracted.
     """
     tmp = settings.tmp_dir or None
     with open(spooled.path, "rb") as f:
@@ -84,7 +87,9 @@ def _accept(spooled: ingest.Spooled, settings: Any) -> tuple[list[ingest.Accepte
     rejected: list[RejectedMember] = []
     try:
         for info in members:
-            path = ingest.extract_member(spooled.path, info, tmp)  # an unsafe member refuses the archive
+            if cancel is not None and cancel.is_set():
+                raise ingest.Cancelled()
+            path = ingest.extract_member(spooled.path, info, tmp, cancel)  # an unsafe member refuses the archive
             try:
                 kind, notes = _check_file(path, info.filename, settings)
             except ApiError as exc:
@@ -101,9 +106,49 @@ def _accept(spooled: ingest.Spooled, settings: Any) -> tuple[list[ingest.Accepte
     return accepted, rejected
 
 
+async def accept_within(spooled: ingest.Spooled, settings: Any, *, timeout: float
+                        ) -> tuple[list[ingest.Accepted], list[RejectedMember]]:
+    """`_accept` in a thread, given up after `timeout` seconds: the spool file is removed at once and the
+    extraction told to stop; whatever the thread still produces is removed when it ends.
+
+    Raises:
+        ApiError: 422 `invalid_dicom` when the time ran out, or what `_accept` refused.
+    """
+    cancel = threading.Event()
+    future = asyncio.get_running_loop().run_in_executor(None, _accept, spooled, settings, cancel)
+
+    def give_up() -> None:
+        cancel.set()
+        future.add_done_callback(_discard_late)
+        spooled.path.unlink(missing_ok=True)
+
+    try:
+        done, _ = await asyncio.wait([future], timeout=timeout)
+    except BaseException:  # the request itself was cancelled (client gone, shutdown)
+        give_up()
+        raise
+    if not done:
+        give_up()
+        raise ApiError(422, "invalid_dicom", "the upload could not be recognised in time")
+    try:
+        return future.result()
+    except BaseException:
+        spooled.path.unlink(missing_ok=True)
+        raise
+
+
+def _discard_late(future: asyncio.Future[tuple[list[ingest.Accepted], list[RejectedMember]]]) -> None:
+    """Remove the files of checks that finished after their upload was given up."""
+    if future.cancelled() or future.exception() is not None:
+        return
+    for a in future.result()[0]:
+        a.path.unlink(missing_ok=True)
+
+
 @router.post("/cases/{case_id}/studies/{study_id}/uploads", status_code=202, response_model=UploadAccepted,
              openapi_extra=_UPLOAD_DOC, responses={
-                 413: {"description": "`upload_too_large`"}, 415: {"description": "`unsupported_media`"},
+                 409: {"description": "`image_limit_reached`"}, 413: {"description": "`upload_too_large`"},
+                 415: {"description": "`unsupported_media`"},
                  422: {"description": "`invalid_dicom` / `invalid_image` (a single file), `unsafe_archive` (the "
                                       "zip itself; a refused member is named in `rejected` instead)"}},
              summary="Upload a DICOM file, a zip of DICOM files, or a JPEG/PNG")
@@ -120,14 +165,7 @@ async def upload(case_id: str, study_id: str, request: Request, user: CurrentUse
         raise ApiError(413, "upload_too_large", f"uploads are limited to {settings.max_upload_bytes} bytes")
     spooled = await ingest.spool_multipart(request.stream(), request.headers.get("content-type", ""),
                                            max_bytes=settings.max_upload_bytes, tmp_dir=settings.tmp_dir or None)
-    try:
-        accepted, rejected = await asyncio.wait_for(asyncio.to_thread(_accept, spooled, settings),
-                                          timeout=settings.dicom_parse_timeout_s * 6)
-    except TimeoutError as exc:
-        raise ApiError(422, "invalid_dicom", "the upload could not be recognised in time") from exc
-    except BaseException:
-        spooled.path.unlink(missing_ok=True)
-        raise
+    accepted, rejected = await accept_within(spooled, settings, timeout=settings.dicom_parse_timeout_s * 6)
     out = []
     try:
         rows = [(repo.new_id("i"), a) for a in accepted]
@@ -135,6 +173,10 @@ async def upload(case_id: str, study_id: str, request: Request, user: CurrentUse
         # as `receiving` before the objects are stored; a sweeper removes what a crash left half done.
         async with rt.db.transaction() as session:
             await repo.load_case(session, case_id, user, lock=True)  # not deleted meanwhile
+            held, limit = await imagestore.count_images(session, case_id), settings.max_images_per_case
+            if held + len(rows) > limit:  # a submission lists every image: it must fit an event (issue 15)
+                raise ApiError(409, "image_limit_reached", f"a case holds at most {limit} images; it has {held} "
+                               f"and this upload adds {len(rows)}")
             for image_id, a in rows:
                 await imagestore.insert_receiving(session, image_id, case_id=case_id, study_id=study_id,
                                                   incoming_key=f"{case_id}/{image_id}", filename=a.filename,

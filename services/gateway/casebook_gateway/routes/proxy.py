@@ -12,11 +12,12 @@ from urllib.parse import quote
 import httpx
 from fastapi import APIRouter, Request, Response
 
+from casebook_gateway.limits import DEFAULT_LIMIT, stream_limited
 from casebook_platform.errors import ApiError
 
 _HOP = {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "te", "upgrade",
         "proxy-authorization", "proxy-authenticate", "trailer"}
-MAX_BODY = 1024 * 1024
+MAX_BODY = DEFAULT_LIMIT
 
 
 async def forward(request: Request, base: str) -> Response:
@@ -28,9 +29,13 @@ async def forward(request: Request, base: str) -> Response:
     """
     client: httpx.AsyncClient = request.app.state.http
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ApiError(413, "request_too_large", "request bodies here are limited to 1 MB")
+    # The body is streamed through, never held whole, and the limit holds while it streams (the BodyLimits
+    # middleware has already refused a declared length over it). A declared length is passed on as it is.
+    length = request.headers.get("content-length")
+    chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
+    body = stream_limited(request.stream(), MAX_BODY) if (length and length != "0") or chunked else None
+    if body is not None and length:
+        headers["content-length"] = length
     # The path as routed (percent-decoded), encoded again: any character a client may send stays a valid URL.
     url = base + quote(request.scope["path"], safe="/")
     try:
