@@ -107,6 +107,18 @@ def test_stack_scrolls_by_keys_wheel_slider_and_drag_with_presets(tmp_path: Path
         assert 0 < width <= 375
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         page.screenshot(path=str(tmp_path / "stack-phone.png"))
+        # a finger dragged down the image scrolls forward from image 6, 8 px a frame
+        box = page.locator(".cb-stack-view").bounding_box()
+        assert box is not None
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 3
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+        for dy in (16, 32, 48):
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y + dy}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        # 48 px is six frames; the browser keeps the first few pixels of a touch as slop before it moves
+        page.wait_for_function("Number(document.getElementById('stack').dataset.index) >= 9", timeout=5000)
+        assert int(_state(page)["index"]) <= 11
 
         page.evaluate("window.stack.destroy()")
         assert page.evaluate("document.getElementById('stack').children.length") == 0
