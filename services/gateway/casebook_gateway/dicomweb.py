@@ -330,6 +330,10 @@ def _computed(group: _Group, level: str, base: str) -> dict[str, Any]:
     return out
 
 
+_UID_KEYS = {tag_hex("StudyInstanceUID"): "study_uid", tag_hex("SeriesInstanceUID"): "series_uid",
+             tag_hex("SOPInstanceUID"): "sop_uid", tag_hex("SOPClassUID"): "sop_class_uid"}
+
+
 def search(instances: Sequence[Instance], level: str, query: Query, base: str,
            meta: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
     """QIDO-RS results at `level` over the visible instances (already `unique`): each group whose first
@@ -346,6 +350,8 @@ def search(instances: Sequence[Instance], level: str, query: Query, base: str,
                 ok = matches_value(tag_hex("Modality"), wanted, [m.modality for m in group.members])
             elif level != "instance" and tag == tag_hex("Modality"):
                 ok = matches_value(tag, wanted, [m.modality for m in group.members])
+            elif tag in _UID_KEYS:
+                ok = matches_value(tag, wanted, [getattr(group.first, _UID_KEYS[tag])])
             else:
                 ok = matches_value(tag, wanted, value_of(group.first.attrs.get(tag)))
             if not ok:
