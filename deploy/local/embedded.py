@@ -1,7 +1,7 @@
 """Start Casebook's embedded stack: SeaweedFS S3, Tansu (log on S3), a private PostgreSQL and the services.
 
 Usage:
-    python deploy/local/embedded.py run   [--data-dir DIR]   # everything, until Ctrl-C
+    python deploy/local/embedded.py run   [--data-dir DIR] [--replicas anonymiser=2,gateway=2]  # everything
     python deploy/local/embedded.py infra [--data-dir DIR] [--profile test]  # S3 + broker + PostgreSQL only
     python deploy/local/embedded.py env   [--data-dir DIR] [--profile test]  # print the services' environment
     python deploy/local/embedded.py token USER ROLES [--data-dir DIR]
@@ -11,6 +11,10 @@ second run finds its cases, events and objects again. Secrets (S3 keys, the toke
 secret, the pseudonymisation key, PostgreSQL's password) are generated on first
 run and kept in `<data-dir>/secrets.json`, written 0600 in one atomic step; the
 data directory is private to its owner. PostgreSQL asks for a password (SCRAM).
+
+Every topic is created with `CASEBOOK_TOPIC_PARTITIONS` partitions (6, as in Kubernetes and compose).
+`--replicas` runs more processes of a service, as a Deployment's replicas: same database (one outbox,
+relayed by all of them), same consumer group (the partitions are split between them), their own ports.
 
 `run` and `infra` supervise what they start, as Kubernetes would: a process that
 dies is started again with backoff (1 s doubling to 30 s) and the restart is
@@ -40,6 +44,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("gateway", "anonymiser", "moderation", "featuring", "achievements", "export")
 BUCKETS = ("casebook-incoming", "casebook-images", "casebook-exports", "casebook-broker")
+# Partitions of every topic (and its .dlq): the most consumers of one group that get work, so the most
+# replicas of a worker service that help. The same setting, and default, as the Kubernetes topic job and
+# docker compose's kafka-init; `CASEBOOK_TOPIC_PARTITIONS` changes it for topics created from then on.
+DEFAULT_PARTITIONS = 6
+REPLICA_PORT_STEP = 100  # replica r (2, 3, ...) of a service listens on its port + 100 x (r - 1)
+MAX_REPLICAS = 9
 PG_USER = "casebook_pg"  # system user that runs PostgreSQL when we are root (postgres refuses root)
 
 
@@ -228,6 +238,58 @@ class Stack:
             "--storage-engine", "s3://casebook-broker/",
         ], env=env)
         _wait_port(p.kafka, 30, "Tansu broker")
+        self.create_topics()
+
+    def create_topics(self, partitions: int | None = None) -> list[str]:
+        """Create every topic and its .dlq with `partitions` partitions (default: the setting); returns those
+        created now. Topics that exist keep theirs (Tansu would otherwise auto-create with its own count)."""
+        import asyncio
+
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+        from aiokafka.errors import TopicAlreadyExistsError
+
+        from casebook_events import Topic, dlq
+
+        count = partitions or topic_partitions()
+        names = [n for t in Topic for n in (str(t), dlq(str(t)))]
+
+        async def create() -> list[str]:
+            admin = AIOKafkaAdminClient(bootstrap_servers=f"127.0.0.1:{self.ports.kafka}")
+            for attempt in range(50):
+                try:
+                    await admin.start()
+                    break
+                except Exception:
+                    if attempt == 49:
+                        raise
+                    await asyncio.sleep(0.2)
+            try:
+                have = set(await admin.list_topics())
+                missing = [n for n in names if n not in have]
+                if missing:
+                    with contextlib.suppress(TopicAlreadyExistsError):  # another launcher was quicker
+                        await admin.create_topics([NewTopic(n, count, 1) for n in missing])
+                return missing
+            finally:
+                await admin.close()
+
+        return asyncio.run(create())
+
+    def partitions_of(self, topic: str) -> int:
+        """How many partitions a topic has on this stack's broker."""
+        import asyncio
+
+        from aiokafka import AIOKafkaConsumer
+
+        async def ask() -> int:
+            c = AIOKafkaConsumer(bootstrap_servers=f"127.0.0.1:{self.ports.kafka}")
+            await c.start()
+            try:
+                return len(await c.partitions_for_topic(topic) or ())
+            finally:
+                await c.stop()
+
+        return asyncio.run(ask())
 
     def restart_broker(self) -> None:
         """Used by the fault tests: start the broker again after it was killed."""
@@ -339,7 +401,14 @@ class Stack:
 
         asyncio.run(create())
 
-    def service_env(self, service: str) -> dict[str, str]:
+    def http_port(self, name: str) -> int:
+        """The port of a service or of one of its replicas (`anonymiser-2`: the anonymiser's port + 100)."""
+        service, replica = split_replica(name)
+        return self.ports.http[service] + REPLICA_PORT_STEP * (replica - 1)
+
+    def service_env(self, service: str, replica: int = 1) -> dict[str, str]:
+        """A service's environment; a replica differs only in its HTTP port (same database, so the same
+        outbox, and the same consumer group, so the partitions are shared between the replicas)."""
         p = self.ports
         env = {
             "CASEBOOK_MODE": "embedded",
@@ -351,7 +420,7 @@ class Stack:
             "CASEBOOK_S3_SECURE": "false",
             "CASEBOOK_DATABASE_URL": self.database_url(f"casebook_{service}"),
             "CASEBOOK_HTTP_HOST": "127.0.0.1",
-            "CASEBOOK_HTTP_PORT": str(p.http[service]),
+            "CASEBOOK_HTTP_PORT": str(self.http_port(f"{service}-{replica}")),
             "CASEBOOK_AUTH_SECRET": self.secrets["auth_secret"],
             "CASEBOOK_DEID_SECRET": self.secrets["deid_secret"],
             "CASEBOOK_DEID_KEY_ID": self.secrets["deid_key_id"],
@@ -360,11 +429,14 @@ class Stack:
             env[f"CASEBOOK_GATEWAY_{other.upper()}_URL"] = f"http://127.0.0.1:{p.http[other]}"
         return env
 
-    def start_service(self, service: str) -> subprocess.Popen[bytes]:
-        return self._spawn(service, [sys.executable, "-m", f"casebook_{service}"], env=self.service_env(service))
+    def start_service(self, name: str) -> subprocess.Popen[bytes]:
+        """Start a service (`gateway`) or one replica of it (`gateway-2`)."""
+        service, replica = split_replica(name)
+        return self._spawn(name, [sys.executable, "-m", f"casebook_{service}"],
+                           env=self.service_env(service, replica))
 
     def wait_ready(self, service: str, timeout: float = 90) -> None:
-        url = f"http://127.0.0.1:{self.ports.http[service]}/readyz"
+        url = f"http://127.0.0.1:{self.http_port(service)}/readyz"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -386,7 +458,7 @@ class Stack:
 
     def _port_of(self, name: str) -> int:
         p = self.ports
-        return {"s3": p.s3, "broker": p.kafka, "postgres": p.postgres}.get(name) or p.http[name]
+        return {"s3": p.s3, "broker": p.kafka, "postgres": p.postgres}.get(name) or self.http_port(name)
 
     def supervise(self) -> None:
         """Start again, with backoff, whatever died; call periodically (the `run`/`infra` main loop)."""
@@ -456,6 +528,35 @@ class Stack:
             pidfile.unlink(missing_ok=True)
 
 
+def topic_partitions() -> int:
+    return int(os.environ.get("CASEBOOK_TOPIC_PARTITIONS", "") or DEFAULT_PARTITIONS)
+
+
+def split_replica(name: str) -> tuple[str, int]:
+    """`anonymiser-2` → ("anonymiser", 2); `anonymiser` → ("anonymiser", 1)."""
+    base, _, number = name.rpartition("-")
+    if base in SERVICES and number.isdigit():
+        return base, int(number)
+    return name, 1
+
+
+def parse_replicas(spec: str) -> dict[str, int]:
+    """`anonymiser=2,gateway=2` → {"anonymiser": 2, "gateway": 2} (every other service runs once)."""
+    out: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        service, sep, count = part.partition("=")
+        if not sep or service not in SERVICES or not count.isdigit() or not 1 <= int(count) <= MAX_REPLICAS:
+            raise SystemExit(f"--replicas: expected SERVICE=N (N from 1 to {MAX_REPLICAS}, a service of "
+                             f"{', '.join(SERVICES)}), got {part!r}")
+        out[service] = int(count)
+    return out
+
+
+def replica_names(replicas: dict[str, int]) -> list[str]:
+    """Every process to run: each service once, and `service-2` ... for its extra replicas."""
+    return [s if r == 1 else f"{s}-{r}" for s in SERVICES for r in range(1, replicas.get(s, 1) + 1)]
+
+
 def write_private(path: Path, text: str) -> None:
     """Write a file only its owner may read, in one step: readers see the old file or the new one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -503,7 +604,11 @@ def main() -> None:
     ap.add_argument("args", nargs="*")
     ap.add_argument("--data-dir", default=str(ROOT / ".data"))
     ap.add_argument("--profile", default="run", choices=sorted(PROFILES))
+    ap.add_argument("--replicas", default="", metavar="SERVICE=N,...",
+                    help="run N processes of a service (e.g. anonymiser=2,gateway=2): replica r listens on the "
+                         "service's port + 100 x (r - 1) and shares its database, outbox and consumer group")
     ns = ap.parse_args()
+    names = replica_names(parse_replicas(ns.replicas))
     stack = Stack(Path(ns.data_dir), ns.profile)
 
     if ns.command == "token":
@@ -514,7 +619,7 @@ def main() -> None:
         print(make_token(stack.secrets["auth_secret"], ns.args[0], roles))
         return
     if ns.command == "env":
-        for k, v in stack.service_env(ns.args[0] if ns.args else "gateway").items():
+        for k, v in stack.service_env(*split_replica(ns.args[0] if ns.args else "gateway")).items():
             print(f"{k}={v}")
         return
 
@@ -533,10 +638,13 @@ def main() -> None:
         print(f"S3 on 127.0.0.1:{stack.ports.s3}, Kafka on 127.0.0.1:{stack.ports.kafka}, "
               f"PostgreSQL on 127.0.0.1:{stack.ports.postgres}; data in {stack.data}", flush=True)
         if ns.command == "run":
-            for s in SERVICES:
+            for s in names:
                 stack.start_service(s)
-            for s in SERVICES:
+            for s in names:
                 stack.wait_ready(s)
+            extra = [n for n in names if n not in SERVICES]
+            if extra:
+                print("replicas: " + ", ".join(f"{n} on 127.0.0.1:{stack.http_port(n)}" for n in extra), flush=True)
             print(f"Casebook is ready: http://127.0.0.1:{stack.ports.http['gateway']}  "
                   f"(API docs at /docs; `make token USER=alice ROLES=contributor` for a token; Ctrl-C stops)",
                   flush=True)

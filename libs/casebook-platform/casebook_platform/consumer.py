@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka.abc import ConsumerRebalanceListener
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import BaseModel, ValidationError
@@ -86,6 +88,93 @@ def rewind(consumer: Any, records: Iterable[Any]) -> dict[tuple[str, int], int]:
     return earliest
 
 
+class InFlight:
+    """At most `limit` messages handled at once, taken from as many fetched batches as it takes.
+
+    A batch is handed over as soon as its last message has a slot, so the next fetch overlaps the work
+    in hand instead of waiting for the batch's slowest message. The committed position of a partition
+    never passes a message that is still being handled: it is the first unfinished offset, or one past
+    the highest finished when none is unfinished. A message that fails is kept unfinished (its partition's
+    position stays before it) and fetched again (`redeliver`). A partition taken away by a rebalance is
+    forgotten: what its old tasks finish no longer moves any position.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self._slots = asyncio.Semaphore(self.limit)
+        self._pending: dict[tuple[str, int], dict[int, int]] = {}  # offset -> tasks handling it
+        self._failed: dict[tuple[str, int], set[int]] = {}  # failed, not yet handled again
+        self._finished: dict[tuple[str, int], int] = {}  # highest finished offset
+        self._generation: dict[tuple[str, int], int] = {}
+        self._committed: dict[tuple[str, int], int] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.closed = False
+
+    @property
+    def busy(self) -> int:
+        return len(self.tasks)
+
+    async def slot(self) -> None:
+        await self._slots.acquire()
+
+    def release(self) -> None:
+        """Give back a slot that was not used."""
+        self._slots.release()
+
+    def begin(self, topic: str, partition: int, offset: int) -> int:
+        """Record a message as being handled (after `slot`); returns its partition's generation."""
+        tp = (topic, partition)
+        pending = self._pending.setdefault(tp, {})
+        pending[offset] = pending.get(offset, 0) + 1
+        return self._generation.get(tp, 0)
+
+    def end(self, topic: str, partition: int, offset: int, generation: int, *, ok: bool) -> None:
+        """A message is done with (`ok`) or failed (kept unfinished until it is handled again)."""
+        self._slots.release()
+        tp = (topic, partition)
+        if self._generation.get(tp, 0) != generation:
+            return
+        pending = self._pending.get(tp, {})
+        left = pending.get(offset, 0) - 1
+        if left <= 0:
+            pending.pop(offset, None)
+        else:
+            pending[offset] = left
+        if not ok:
+            self._failed.setdefault(tp, set()).add(offset)
+            return
+        self._failed.get(tp, set()).discard(offset)
+        self._finished[tp] = max(self._finished.get(tp, -1), offset)
+
+    def forget(self, tps: Iterable[tuple[str, int]]) -> None:
+        """Partitions revoked in a rebalance: their positions are another consumer's now."""
+        for tp in tps:
+            self._generation[tp] = self._generation.get(tp, 0) + 1
+            self._pending.pop(tp, None)
+            self._failed.pop(tp, None)
+            self._finished.pop(tp, None)
+            self._committed.pop(tp, None)
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """The offsets that may be committed now (only those that moved since the last commit)."""
+        out: dict[tuple[str, int], int] = {}
+        for tp in set(self._pending) | set(self._failed) | set(self._finished):
+            unfinished = set(self._pending.get(tp, ())) | self._failed.get(tp, set())
+            if unfinished:
+                position = min(unfinished)
+            elif tp in self._finished:
+                position = self._finished[tp] + 1
+            else:
+                continue
+            if position > self._committed.get(tp, -1):
+                out[tp] = position
+        return out
+
+    def committed(self, positions: dict[tuple[str, int], int]) -> None:
+        for tp, position in positions.items():
+            self._committed[tp] = max(self._committed.get(tp, -1), position)
+
+
 class EventConsumer:
     """Subscribes one consumer group to a service's topics and applies each event exactly once in effect.
 
@@ -110,6 +199,8 @@ class EventConsumer:
         self.service = settings.service_name
         self.concurrency = concurrency
         self.stalls: dict[tuple[str, int], Stall] = {}
+        self.window: InFlight | None = None  # with concurrency > 1: the messages in hand and their offsets
+        self._commit_state = {"pending": 0, "last": time.monotonic()}
 
     @property
     def topics(self) -> list[str]:
@@ -121,7 +212,7 @@ class EventConsumer:
             return
         s = self.settings
 
-        commit = {"pending": 0, "last": time.monotonic()}
+        commit = self._commit_state
 
         async def on_message(msg: KafkaMessage) -> None:
             rec: Any = msg.raw_message
@@ -152,29 +243,87 @@ class EventConsumer:
             self.broker.subscriber(*self.topics, **common)(on_message)
             return
 
-        async def on_batch(msg: KafkaMessage) -> None:
-            # Independent events (one image each) are handled side by side; the batch is committed only
-            # when every one of them is durable, so the committed position never passes unfinished work.
-            records: tuple[Any, ...] = msg.raw_message
-            gate = asyncio.Semaphore(self.concurrency)
+        # Independent events (one image each) are handled side by side, `concurrency` at a time, from as many
+        # batches as it takes (`InFlight`); offsets are committed by `commit`, never past unfinished work.
+        window = self.window = InFlight(self.concurrency)
 
-            async def one(rec: Any) -> None:
-                async with gate:
-                    await self.process(rec.topic, rec.value or b"",
-                                       headers={k: v.decode() for k, v in rec.headers}, partition=rec.partition,
-                                       offset=rec.offset, key=rec.key)
-
+        async def run(rec: Any, consumer: Any) -> None:
+            generation = window.begin(rec.topic, rec.partition, rec.offset)
+            ok = False
             try:
-                await asyncio.gather(*(one(r) for r in records))
-            except BaseException:
-                consumer = getattr(msg, "consumer", None)
-                if consumer is not None:
-                    rewind(consumer, records)
-                await msg.nack()
+                await self.process(rec.topic, rec.value or b"", headers={k: v.decode() for k, v in rec.headers},
+                                   partition=rec.partition, offset=rec.offset, key=rec.key)
+                ok = True
+            except asyncio.CancelledError:
                 raise
-            await msg.ack()
+            except BaseException:
+                log.exception("handling %s[%s]@%s failed; it is fetched again", rec.topic, rec.partition, rec.offset)
+                if not window.closed:
+                    with contextlib.suppress(Exception):  # not ours any more after a rebalance: the new owner has it
+                        rewind(consumer, [rec])
+            finally:
+                window.end(rec.topic, rec.partition, rec.offset, generation, ok=ok)
+            if ok and (window.busy <= 1 or time.monotonic() - commit["last"] >= s.consumer_commit_interval_s):
+                await self.commit(consumer)
 
-        self.broker.subscriber(*self.topics, batch=True, max_records=self.concurrency * 4, **common)(on_batch)
+        async def on_batch(msg: KafkaMessage) -> None:
+            records: tuple[Any, ...] = msg.raw_message
+            consumer = msg.consumer
+            for i, rec in enumerate(records):
+                await window.slot()
+                if window.closed:  # stopping: what was not started is fetched again after the restart
+                    window.release()
+                    with contextlib.suppress(Exception):
+                        rewind(consumer, records[i:])
+                    return
+                task = asyncio.create_task(run(rec, consumer), name=f"event-{rec.topic}-{rec.partition}-{rec.offset}")
+                window.tasks.add(task)
+                task.add_done_callback(window.tasks.discard)
+
+        self.broker.subscriber(*self.topics, batch=True, max_records=self.concurrency * 2,
+                               listener=_Revocations(window), **common)(on_batch)
+
+    async def commit(self, consumer: Any) -> None:
+        """Commit each partition's position up to its first unfinished message (windowed mode)."""
+        window = self.window
+        if window is None:
+            return
+        from aiokafka import TopicPartition
+        from aiokafka.structs import OffsetAndMetadata
+
+        positions = window.positions()
+        assigned = consumer.assignment() if hasattr(consumer, "assignment") else set()
+        offsets = {TopicPartition(t, p): OffsetAndMetadata(o, "") for (t, p), o in positions.items()
+                   if TopicPartition(t, p) in assigned}
+        self._commit_state["last"] = time.monotonic()
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except Exception as exc:  # noqa: BLE001 - a rebalance or broker hiccup: the next commit carries it
+            log.info("offset commit deferred: %s", exc)
+            return
+        window.committed({(tp.topic, tp.partition): om.offset for tp, om in offsets.items()})
+
+    async def drain(self, timeout: float) -> None:
+        """Stop taking messages, let those in hand finish (up to `timeout`), commit what is done.
+
+        Called before the broker stops; what does not finish in time is cancelled and fetched again later.
+        """
+        window = self.window
+        if window is None:
+            return
+        window.closed = True
+        tasks = list(window.tasks)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=timeout)
+            for t in late:
+                t.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        for sub in self.broker.subscribers:
+            consumer = getattr(sub, "consumer", None)
+            if consumer is not None:
+                await self.commit(consumer)
 
     async def process(self, topic: str, raw: bytes, *, headers: dict[str, Any] | None = None,
                       partition: int = -1, offset: int = -1, key: bytes | None = None) -> str:
@@ -296,6 +445,19 @@ class EventConsumer:
             self._resumed(topic, partition, attempt, offset)
         self.metrics.dlq_messages.labels(self.service, topic).inc()
         log.error("sent message from %s[%s]@%s to %s: %s", topic, partition, offset, dlq(topic), error)
+
+
+class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Rebalance listener: partitions taken from this consumer are forgotten by its window."""
+
+    def __init__(self, window: InFlight) -> None:
+        self.window = window
+
+    async def on_partitions_revoked(self, revoked: Iterable[Any]) -> None:
+        self.window.forget((tp.topic, tp.partition) for tp in revoked)
+
+    async def on_partitions_assigned(self, assigned: Iterable[Any]) -> None:
+        return None
 
 
 def topics_with_dlq(topics: Iterable[str]) -> list[str]:

@@ -92,7 +92,8 @@ def create_service_app(
             await _retry("object store", storage.ensure_buckets)
         broker = make_broker(settings, registry=metrics.registry)
         relay = OutboxRelay(sessions=db.sessions, tables=tables, broker=broker, metrics=metrics,
-                            poll_interval=settings.outbox_poll_interval_s)
+                            poll_interval=settings.outbox_poll_interval_s,
+                            gauge_interval=settings.outbox_gauge_interval_s)
         rt = Runtime(settings=settings, metrics=metrics, db=db, tables=tables, broker=broker, storage=storage,
                      relay=relay)
         if handlers is not None:
@@ -116,6 +117,8 @@ def create_service_app(
             yield
         finally:
             # Graceful: stop consuming (in-flight work finishes and commits), then relay what is left.
+            if rt.consumer is not None:
+                await rt.consumer.drain(settings.graceful_timeout_s)
             await broker.stop()
             for hook in on_stop:
                 try:

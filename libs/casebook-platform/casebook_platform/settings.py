@@ -26,6 +26,10 @@ class CommonSettings(BaseSettings):
     kafka_max_request_size: int = Field(8 * 1024 * 1024, description="Largest record batch the producer sends.")
     consumer_group: str = Field("", description="Consumer group; default `casebook-<service>`.")
     consumer_commit_every: int = Field(50, description="Commit offsets after this many messages (or 1 s).")
+    consumer_commit_interval_s: float = Field(
+        1.0, description="Services handling several messages at once commit at most this often while busy, and "
+                         "as soon as they run dry (each commit is a broker write; an uncommitted tail is only "
+                         "fetched again after a restart, and skipped as already processed).")
     graceful_timeout_s: float = Field(25.0, description="On shutdown, how long in-flight messages may finish.")
     consumer_max_attempts: int = Field(
         4, description="Attempts before a deterministic failure (a constraint or data error) goes to the DLQ; "
@@ -60,6 +64,9 @@ class CommonSettings(BaseSettings):
         60.0, description="Least time between two JWKS fetches (an unknown `kid` cannot force more).")
 
     outbox_poll_interval_s: float = Field(0.05, description="Outbox relay idle poll interval.")
+    outbox_gauge_interval_s: float = Field(
+        5.0, description="How often the relay counts its backlog and parked rows for /metrics (two COUNT(*) "
+                         "queries of the outbox table).")
     readiness_requires: str = Field(
         "database", description="Comma-separated dependencies without which /readyz answers 503 "
                                 "(of database, object_store, broker); the others are reported only.")

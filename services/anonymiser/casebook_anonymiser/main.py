@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metadata=metadata, tables=tables, migrations=Path(__file__).parent / "migrations",
         handlers=handlers, background=[sweeper], on_stop=[stop_pool], verify_tokens=False,
         # Images are independent: handle several at once (S3 and the broker wait, the pool computes).
-        consumer_concurrency=max(4, workers * 2),
+        consumer_concurrency=settings.deid_in_flight or max(4, workers * 4),
     )
     app.state.domain = DomainMetrics(app.state.metrics)
     return app

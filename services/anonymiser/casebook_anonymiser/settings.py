@@ -13,6 +13,10 @@ class Settings(CommonSettings):
     deid_secret: str = Field("", description="Pseudonymisation secret (HMAC key for UIDs, dates, pseudonyms).")
     deid_key_id: str = Field("k1", description="Id of that secret, recorded in every output (key rotation).")
     deid_workers: int = Field(0, description="De-identification processes (0: one per core).")
+    deid_in_flight: int = Field(
+        0, description="Uploads handled at once (fetching, de-identifying, storing; 0: four per worker). More "
+                       "keep the workers busy while others wait on S3 and the database; each holds its upload "
+                       "on disk and its outcome in memory, within the byte budget.")
     deid_ocr: bool = Field(True, description="Check every image for burned-in text (off: every image quarantines).")
     sweep_interval_s: float = Field(60.0, description="How often leftover raw uploads are looked for.")
     deid_timeout_s: float = Field(
