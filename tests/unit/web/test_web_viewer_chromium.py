@@ -98,6 +98,24 @@ def test_stack_scrolls_by_keys_wheel_slider_and_drag_with_presets(tmp_path: Path
         assert _state(page)["preset"] == "Bone"
         page.wait_for_function("document.querySelector('.cb-stack-image').naturalWidth > 0")
         page.evaluate("window.stack.go(5); window.stack.setPreset('Soft tissue')")
+        # refresh() asks the src functions again: a frame that was still loading is drawn once it has arrived
+        late = page.evaluate(
+            """async (png) => {
+              const { mountStack } = await import("./viewer.js");
+              const el = document.body.appendChild(document.createElement("div"));
+              let src = "";
+              const late = mountStack(el, {frames: [{src: () => src, note: "Loading this image"}], label: "Late"});
+              const before = el.querySelector(".cb-stack-note").textContent;
+              src = png;
+              late.refresh();
+              const after = el.querySelector(".cb-stack-image").getAttribute("src") === png;
+              late.destroy();
+              el.remove();
+              return {before, after};
+            }""",
+            _state(page)["src"],
+        )
+        assert late == {"before": "Loading this image", "after": True}
         assert _state(page)["counter"] == "6 / 40" and _state(page)["preset"] == "Soft tissue"
         page.screenshot(path=str(tmp_path / "stack.png"))
 

@@ -3,7 +3,7 @@
 // frame sources it is given, and sets styles through CSSOM so that a strict Content-Security-Policy holds.
 //
 //   mountStack(el, {frames: [{src, label, note?}], presets: [{name, center, width}], label?})
-//     -> {go(i), setPreset(name), destroy(), index, preset}
+//     -> {go(i), setPreset(name), destroy(), refresh(), index, preset, length}
 //   mountDeck(el, {title, slides: [...]}) -> {go(i), next(), prev(), destroy(), index, length, slide}
 //   playlistDeck(title, decks) -> one deck: a title slide, then each case deck behind a title slide of its own
 //
@@ -279,6 +279,10 @@ export function mountStack(el, options) {
     go,
     setPreset,
     handleKey,
+    // Draw the shown frame again: a src function that now returns another URL (an image fetched since) is used.
+    refresh() {
+      if (n > 0) render();
+    },
     get index() {
       return index;
     },
