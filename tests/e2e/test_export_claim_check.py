@@ -5,16 +5,31 @@ the export is ready or its case is deleted (every stored version: it holds case 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
+import uuid
+import zipfile
 from typing import Any
 
+import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from client import plain_png
 from minio import Minio
 
-from casebook_events import claims
+from casebook_events import (
+    CaseSnapshot,
+    ExportCase,
+    ExportImage,
+    ExportRequested,
+    ExportSeries,
+    ExportStudy,
+    claims,
+    credit,
+    encode,
+    make_envelope,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -105,3 +120,41 @@ def test_deleting_the_case_removes_the_manifest_of_its_export(stack: Any, platfo
     assert alice.http.delete(f"/v1/cases/{cid}").status_code == 204
     _eventually(lambda: _versions(store, key) == [], "manifest removed with its case")
     assert alice.get(f"/v1/exports/{export_id}").status_code == 404
+
+
+def test_a_v1_request_of_an_older_gateway_is_still_built(stack: Any, platform: Any, users: Any) -> None:
+    """A rolling upgrade: the export service reads `export.requested` v1 (content inline) as before."""
+    alice, cid = _approved(users, images=2)
+    store = _store(stack)
+    listed = alice.get(f"/v1/cases/{cid}/images").json()
+    stored = {o.object_name: o.size for o in store.list_objects("casebook-images", prefix=f"{cid}/",
+                                                                recursive=True)}
+    images = [ExportImage(image_id=i["id"], object_key=f"{cid}/{i['id']}", media_type="image/png",
+                          size=stored[f"{cid}/{i['id']}"]) for i in listed]
+    export_id = f"x_v1{uuid.uuid4().hex[:12]}"
+    event = ExportRequested(
+        export_id=export_id, kind="originals", requested_by=alice.id, title="Osteoid osteoma",
+        fingerprint=uuid.uuid4().hex * 2, cases=[ExportCase(
+            case_id=cid, revision=1, case=CaseSnapshot(title="Osteoid osteoma", discussion="Classic nidus."),
+            author_name="Dr Alice Example", attribution=credit.attribution("Dr Alice Example", cid),
+            licence=credit.LICENCE, studies=[ExportStudy(position=1, modality="US", series=[
+                ExportSeries(position=1, images=images)])])])
+    env = make_envelope(event, producer="gateway", key=export_id)
+    assert env.version == 1
+
+    async def publish() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=f"127.0.0.1:{stack.ports.kafka}")
+        await producer.start()
+        try:
+            await producer.send_and_wait("export.requested", encode(env), key=export_id.encode())
+        finally:
+            await producer.stop()
+
+    asyncio.run(publish())
+    export = platform["export"].url  # the gateway has no record of a request it did not write itself
+    body = _eventually(lambda: (b := alice.http.get(f"{export}/v1/exports/{export_id}").json()).get("status")
+                       in ("ready", "failed") and b, "v1 export finished")
+    assert body["status"] == "ready", body
+    archive = zipfile.ZipFile(io.BytesIO(httpx.get(body["download_url"], timeout=30).content))
+    names = archive.namelist()
+    assert "case.txt" in names and len([n for n in names if n.endswith(".png")]) == 2, names

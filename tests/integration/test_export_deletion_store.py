@@ -36,3 +36,29 @@ def test_every_version_of_an_archive_is_removed(stack: Any) -> None:
     assert versions("x_1/") == []  # no version and no delete marker is left to serve
     assert [o.object_name for o in versions("x_2/")] == ["x_2/other.zip"]  # another export stays
     assert asyncio.run(remove_every_version(client, bucket, "x_1/")) == 0  # a redelivery is harmless
+
+
+def test_a_manifest_is_read_verified_and_removed_with_every_version(stack: Any) -> None:
+    from casebook_events import ExportManifest, claims
+    from casebook_export.adapters.objects import ExportObjects, ManifestMissing
+
+    client = Minio(f"127.0.0.1:{stack.ports.s3}", stack.secrets["s3_access_key"], stack.secrets["s3_secret_key"],
+                   secure=False)
+    bucket = f"exports-{uuid.uuid4().hex[:12]}"
+    client.make_bucket(bucket)
+    client.set_bucket_versioning(bucket, VersioningConfig(ENABLED))
+    objects = ExportObjects(client, bucket)
+    data, claim = claims.encode_manifest(ExportManifest(export_id="x_1", kind="originals", title="t", cases=[]))
+    client.put_object(bucket, claim.key, io.BytesIO(b"an older version"), 16)
+    client.put_object(bucket, claim.key, io.BytesIO(data), len(data))
+
+    assert asyncio.run(objects.read_manifest(claim, export_id="x_1")).export_id == "x_1"
+    longer = claims.Claim(key=claim.key, sha256=claim.sha256, size=claim.size - 1)
+    with pytest.raises(claims.ClaimMismatch):  # read one byte past the claimed size: longer than claimed
+        asyncio.run(objects.read_manifest(longer, export_id="x_1"))
+    assert [m.export_id for m in asyncio.run(objects.manifests())] == ["x_1"]
+
+    assert asyncio.run(objects.remove_manifest("x_1")) == 2  # both versions: it holds case text
+    assert list(client.list_objects(bucket, prefix="manifests/", recursive=True, include_version=True)) == []
+    with pytest.raises(ManifestMissing):
+        asyncio.run(objects.read_manifest(claim, export_id="x_1"))

@@ -181,7 +181,7 @@ async def expire_once(deps: WorkerDeps) -> None:
         async with deps.db.sessions() as s:
             in_use = await jobs.archive_in_use(s, key)
         if not in_use:
-            await deps.rt.storage.delete(deps.rt.storage.exports, key)
+            await deps.objects.remove(key)  # every version: an expired archive is served by no URL again
 
 
 async def sweep_manifests_once(deps: WorkerDeps) -> int:
