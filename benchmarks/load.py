@@ -43,8 +43,8 @@ from common import Result, bench_stack, emit, token, unique_copies
 # What one image costs the object store and the broker (read from the services' code):
 #   gateway upload route     PUT incoming/<case>/<image>            (routes/images.py, 4 at a time per upload)
 #   gateway outbox relay     produce case.uploaded (acks=all, linger 5 ms)
-#   anonymiser consumer      fetch case.uploaded (batches of <= 4 x concurrency), commit once per batch
-#   anonymiser handler       GET incoming, PUT images/<case>/<image>  (handlers.py; concurrency max(4, 2 x cores))
+#   anonymiser consumer      fetch case.uploaded (batches of <= 2 x in flight), commit at most once a second
+#   anonymiser handler       GET incoming, PUT images/<case>/<image>  (handlers.py; in flight: 4 per worker)
 #   anonymiser outbox relay  produce case.anonymised
 #   anonymiser after commit  DELETE incoming
 #   gateway consumer         fetch case.anonymised, commit every 50 messages or 1 s
@@ -53,6 +53,7 @@ OPERATIONS = {
     "object store": ["PUT raw", "GET raw", "PUT de-identified", "DELETE raw"],
     "broker": ["produce case.uploaded", "fetch case.uploaded", "produce case.anonymised",
                "fetch case.anonymised", "commit (1 per anonymiser batch, 1 per 50 at the gateway)"],
+    # (the ceiling commits once per fetched batch: at least as often as the anonymiser's one a second)
 }
 # Envelope sizes as the services write them (JSON of the event with its envelope).
 UPLOADED_BYTES = 500
@@ -250,6 +251,65 @@ def one_zip(base: str, stack: Any, files: list[bytes]) -> float:
         time.sleep(0.02)
     assert not t.outstanding(ids) and not t.failed, "study not ready"
     return max(t.ready[i] for i in ids) - t0
+
+
+# --- scale-out: one and two anonymiser replicas sharing a consumer group ----------------------------------
+
+
+def assigned(url: str) -> list[int]:
+    """The case.uploaded partitions a replica's consumer holds (its `casebook_consumer_assigned_partitions`)."""
+    out = []
+    for (name, labels), value in scrape(url).items():
+        if name == "casebook_consumer_assigned_partitions" and 'topic="case.uploaded"' in labels and value == 1:
+            m = re.search(r'partition="(\d+)"', labels)
+            if m:
+                out.append(int(m.group(1)))
+    return sorted(out)
+
+
+def scale_out(base: str, stack: Any, procs: dict[str, Any], templates: list[bytes], *, contributors: int,
+              per: int, images: int, seconds: float) -> list[dict[str, Any]]:
+    """The same load with 1, then 2 anonymiser replicas of one worker each (same consumer group and outbox).
+
+    The service's own replica is stopped first; replica 2 listens on the launcher's replica port. Returns per
+    replica count: whole-run img/min, and per replica the partitions it held and the events it processed.
+    """
+    from common import ServiceProcess
+
+    procs["anonymiser"].stop()
+    partitions = stack.partitions_of("case.uploaded")
+    replicas: list[Any] = []
+    rows = []
+    try:
+        for n in (1, 2):
+            while len(replicas) < n:
+                r = len(replicas) + 1
+                replicas.append(ServiceProcess(stack, "anonymiser", env={"CASEBOOK_DEID_WORKERS": "1"},
+                                               port=stack.http_port(f"anonymiser-{r}")).start())
+            deadline = time.monotonic() + 90  # the group settles: every partition held, each replica some
+            while time.monotonic() < deadline:
+                held = [assigned(r.url) for r in replicas]
+                if sum(map(len, held)) == partitions and all(held):
+                    break
+                time.sleep(0.5)
+            one_zip(base, stack, unique_copies(templates, 2 * per))  # workers warm (OCR models loaded)
+            before = [scrape(r.url) for r in replicas]
+            t, start, _ = sustained(base, stack, templates, contributors=contributors, per=per, min_images=images,
+                                    min_seconds=seconds)
+            rate = len(t.sent) / (max(t.ready.values()) - start) * 60
+            key = ("casebook_events_processed_total", '{service="anonymiser",topic="case.uploaded"}')
+            per_replica = [{"port": r.port, "partitions": assigned(r.url),
+                            "processed": scrape(r.url).get(key, 0) - b.get(key, 0)} for r, b in zip(replicas, before,
+                                                                                                   strict=True)]
+            rows.append({"replicas": n, "img_min": rate, "images": len(t.sent), "per_replica": per_replica,
+                         "load": os.getloadavg()[0]})
+            print(f"scale-out: {n} anonymiser replica(s) x 1 worker: {rate:.0f} img/min over {len(t.sent)} images; "
+                  + "; ".join(f"port {x['port']}: partitions {x['partitions']}, {x['processed']:.0f} events"
+                              for x in per_replica) + f"  (load {os.getloadavg()[0]:.1f})", flush=True)
+    finally:
+        for r in replicas:
+            r.stop()
+    return rows
 
 
 # --- the services' own figures ------------------------------------------------------------------------
@@ -454,7 +514,7 @@ def main(argv: list[str]) -> None:
     light_n = _arg(argv, "--light", 20 if quick else 60)
     study_n = _arg(argv, "--study", 100 if quick else 300)
     cores = os.cpu_count() or 1
-    anonymiser_concurrency = max(4, 2 * cores)
+    anonymiser_concurrency = 4 * cores  # the anonymiser's in-flight window (deid_in_flight: four per worker)
     templates = _templates()
     pool_files = unique_copies(templates, 600, per_study=per)
     mode = "quick" if quick else "sustained"
@@ -504,6 +564,9 @@ def main(argv: list[str]) -> None:
         store = store_ceiling(stack, raw, out, gateway_inflight=4 * k, anonymiser_concurrency=anonymiser_concurrency)
         print(f"store ceiling ({n_ceiling} images' operations, gateway {4 * k} in flight, anonymiser "
               f"{anonymiser_concurrency}): {store:.0f} img/min", flush=True)
+        scaled = [] if "--no-scale" in argv else scale_out(
+            base, stack, procs, templates, contributors=k, per=per, images=_arg(argv, "--scale-images", 200),
+            seconds=_arg(argv, "--scale-seconds", 20))
 
     n_core = max(300, min(total, 1000))
     compute, _ = core_ceiling(unique_copies(templates, n_core + 2 * cores, per_study=per), n_core)
@@ -552,6 +615,12 @@ def main(argv: list[str]) -> None:
         Result(f"load one zip of {study_n}", "all ready", study_s, "s", "Orthanc upload+anonymise", orth_study_s,
                "<= 1x"),
     ]
+    if len(scaled) == 2:
+        one, two = scaled
+        shared = all(x["partitions"] and x["processed"] for x in two["per_replica"])
+        results.append(Result(f"load scale-out ({two['images']} img, 1 worker per replica)",
+                              f"2 anonymiser replicas ({'partitions shared' if shared else 'NOT shared'})",
+                              two["img_min"], "img/min", "1 replica", one["img_min"], "> 1x"))
     emit(results, argv)
 
 

@@ -240,7 +240,8 @@ class EventConsumer:
             "max_poll_interval_ms": 600_000,
         }
         if self.concurrency <= 1:
-            self.broker.subscriber(*self.topics, **common)(on_message)
+            self.broker.subscriber(*self.topics, listener=_Rebalances(None, self.metrics, self.service),
+                                   **common)(on_message)
             return
 
         # Independent events (one image each) are handled side by side, `concurrency` at a time, from as many
@@ -281,7 +282,8 @@ class EventConsumer:
                 task.add_done_callback(window.tasks.discard)
 
         self.broker.subscriber(*self.topics, batch=True, max_records=self.concurrency * 2,
-                               listener=_Revocations(window), **common)(on_batch)
+                               batch_timeout_ms=s.consumer_poll_ms,
+                               listener=_Rebalances(window, self.metrics, self.service), **common)(on_batch)
 
     async def commit(self, consumer: Any) -> None:
         """Commit each partition's position up to its first unfinished message (windowed mode)."""
@@ -447,17 +449,25 @@ class EventConsumer:
         log.error("sent message from %s[%s]@%s to %s: %s", topic, partition, offset, dlq(topic), error)
 
 
-class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Rebalance listener: partitions taken from this consumer are forgotten by its window."""
+class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Rebalance listener: partitions taken from this consumer are forgotten by its window (when it has one);
+    the partitions held are shown in `casebook_consumer_assigned_partitions` (replicas share a group)."""
 
-    def __init__(self, window: InFlight) -> None:
+    def __init__(self, window: InFlight | None, metrics: Metrics, service: str) -> None:
         self.window = window
+        self.metrics = metrics
+        self.service = service
 
     async def on_partitions_revoked(self, revoked: Iterable[Any]) -> None:
-        self.window.forget((tp.topic, tp.partition) for tp in revoked)
+        revoked = list(revoked)
+        if self.window is not None:
+            self.window.forget((tp.topic, tp.partition) for tp in revoked)
+        for tp in revoked:
+            self.metrics.consumer_assigned.labels(self.service, tp.topic, str(tp.partition)).set(0)
 
     async def on_partitions_assigned(self, assigned: Iterable[Any]) -> None:
-        return None
+        for tp in assigned:
+            self.metrics.consumer_assigned.labels(self.service, tp.topic, str(tp.partition)).set(1)
 
 
 def topics_with_dlq(topics: Iterable[str]) -> list[str]:

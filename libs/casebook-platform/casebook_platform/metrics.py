@@ -28,6 +28,9 @@ class Metrics:
         self.consumer_stalled = Gauge(
             "casebook_consumer_stalled", "1 while a partition waits for a dependency (retried, never dead-lettered)",
             ["service", "topic", "partition"], registry=r)
+        self.consumer_assigned = Gauge(
+            "casebook_consumer_assigned_partitions", "1 for each partition this replica's consumer group member holds",
+            ["service", "topic", "partition"], registry=r)
         self.outbox_parked = Gauge("casebook_outbox_parked", "Outbox rows the broker refused for good (parked)",
                                    ["service"], registry=r)
         self.outbox_parked_total = Counter("casebook_outbox_rows_parked_total", "Outbox rows parked (since start)",
