@@ -9,12 +9,13 @@ EDITABLE := -e libs/casebook-events -e libs/casebook-platform -e libs/casebook-w
 USER ?= alice
 ROLES ?= contributor
 
-.PHONY: help install install-dev run infra token test test-fast test-service lint fmt typecheck bench fuzz asyncapi event-schemas clean system-deps
+.PHONY: help install install-dev run infra token test test-fast test-service lint fmt typecheck bench fuzz asyncapi event-schemas clean system-deps console
 
 help:
 	@echo "make run        install and start the whole platform (embedded: SeaweedFS + Tansu + PostgreSQL)"
 	@echo "make test       install and run unit, integration and end-to-end tests on the embedded stack"
 	@echo "make token USER=alice ROLES=contributor,supporter   print a bearer token"
+	@echo "make console    build the browser console the gateway serves at / (Node 20 + npm)"
 	@echo "make lint | fmt | typecheck | bench | fuzz | asyncapi | event-schemas"
 
 $(VENV)/.installed: requirements.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
@@ -29,9 +30,25 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed console
 
-install-dev: $(VENV)/.installed-dev system-deps
+# The browser console (services/gateway/console): Preact + htm bundled by esbuild into the gateway's
+# console_dist/, which the gateway serves at `/`. npm fetches the pinned packages at build time only.
+CONSOLE := services/gateway/console
+CONSOLE_DIST := services/gateway/casebook_gateway/console_dist
+VIEWER := libs/casebook-web/casebook_web/static
+
+console: $(CONSOLE_DIST)/index.html
+
+$(CONSOLE)/node_modules/.package-lock.json: $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
+	@command -v npm >/dev/null || { echo "Node 20 and npm are needed to build the console ($(CONSOLE))"; exit 1; }
+	cd $(CONSOLE) && npm ci --no-audit --no-fund --loglevel=error
+
+$(CONSOLE_DIST)/index.html: $(CONSOLE)/node_modules/.package-lock.json $(CONSOLE)/build.mjs \
+		$(shell find $(CONSOLE)/src -type f 2>/dev/null) $(wildcard $(VIEWER)/viewer.js $(VIEWER)/viewer.css)
+	cd $(CONSOLE) && node build.mjs
+
+install-dev: $(VENV)/.installed-dev system-deps console
 
 # Headless Chromium renders the offline presentations in the export tests (Debian package, not a download).
 system-deps:
@@ -87,4 +104,4 @@ event-schemas: install
 	$(PY) -m casebook_events.contract
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(CONSOLE)/node_modules $(CONSOLE_DIST)

@@ -7,13 +7,13 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from casebook_gateway import dicomindex
+from casebook_gateway import console, dicomindex
 from casebook_gateway.adapters.db import metadata, tables
 from casebook_gateway.handlers import build_handlers
 from casebook_gateway.limits import BodyLimits, gateway_rules
 from casebook_gateway.metrics import DomainMetrics
 from casebook_gateway.openapi import ERRORS, LINKS, document_gateway, install_merged_openapi
-from casebook_gateway.routes import cases, deid_report, dicomweb, exports, images, me, playlists, proxy
+from casebook_gateway.routes import cases, deid_report, dev_tokens, dicomweb, exports, images, me, playlists, proxy
 from casebook_gateway.settings import Settings
 from casebook_platform.openapi import install_contract
 from casebook_platform.service import Runtime, create_service_app
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handlers=handlers,
         routers=[me.router, cases.router, images.router, deid_report.router, playlists.router, exports.router,
                  dicomweb.router,
-                 proxy.build_router()],
+                 *([dev_tokens.router] if dev_tokens.enabled(settings) else []), proxy.build_router()],
         on_start=[on_start], background=[images.sweep_interrupted_uploads, dicomindex.run_indexer],
     )
     app.state.domain = DomainMetrics(app.state.metrics)
@@ -49,4 +49,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimits, rules=gateway_rules(max_upload_bytes=settings.max_upload_bytes))
     install_contract(app, errors=ERRORS, links=LINKS, extend=document_gateway)
     install_merged_openapi(app)
+    console.mount_console(app)
     return app
