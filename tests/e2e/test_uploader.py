@@ -212,6 +212,10 @@ def test_errors_have_their_exit_codes(users: Any, platform: Any, tmp_path: Path)
     assert r.returncode == 8 and "404 not_found" in r.stderr, (r.stdout, r.stderr)  # bob's draft: not visible
     r = casebook("upload", "--quiet", env=env)
     assert r.returncode == 2, r.stderr
+    for _ in range(10):
+        alice.create_case()
+    r = casebook("upload", str(folder), "--quiet", env=env)  # an 11th draft
+    assert r.returncode == 5 and "409 draft_limit_reached" in r.stderr, (r.stdout, r.stderr)
     env = _env("http://127.0.0.1:9", "t", tmp_path / "cache3")
     r = casebook("upload", str(folder), "--quiet", env=env)
     assert r.returncode == 7 and "run the same command again" in r.stderr, r.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -66,6 +67,7 @@ class Options:
 
 def _init_worker() -> None:
     os.environ["CASEBOOK_OCR_THREADS"] = "1"  # one ONNX thread per worker: the pool already uses the cores
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle (state, message)
 
 
 def _deidentify(data: bytes, key: CaseKey, ocr: bool) -> DeidResult:
