@@ -1,6 +1,6 @@
 """A thin client of Casebook's public v1 API (the routes of API.md a contributor needs), over httpx.
 
-Reads are retried on network errors and 502/503/504; writes are not (a POST retried blindly could create a
+Reads are retried on network errors and 429/502/503/504; writes are not (a POST retried blindly could create a
 second case or send a file twice): the upload loop decides, after checking what the server already holds.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-RETRY_STATUSES = frozenset({502, 503, 504})
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
 class ApiError(Exception):
@@ -27,7 +27,7 @@ class ApiError(Exception):
 
 
 class NetworkError(Exception):
-    """The server could not be reached (or answered 502/503/504) after the retries."""
+    """The server could not be reached (or answered 429/502/503/504) after the retries."""
 
 
 def _error(r: httpx.Response) -> ApiError:

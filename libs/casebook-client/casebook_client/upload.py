@@ -119,6 +119,13 @@ class Upload:
         cid = self.state.case_id
         if cid is None:
             return
+        try:
+            self.api.case(cid)
+        except ApiError as exc:
+            if exc.status == 404:
+                raise UsageError(f"case {cid}, recorded in {self.path}, is gone (deleted?); remove the state "
+                                 "file to upload this source again") from exc
+            raise
         if self.state.pending_study is not None:
             st.settle_pending_study(self.state, list(self.api.case(cid).get("studies", [])))
             self.save()

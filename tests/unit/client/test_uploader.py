@@ -199,6 +199,14 @@ def test_another_case_than_the_recorded_one_is_refused(server: FakeServer, tmp_p
         _run(server, folder, tmp_path / "s.json", case="c9")
 
 
+def test_a_case_deleted_since_is_said_so(server: FakeServer, tmp_path: Path) -> None:
+    folder = identified_folder(tmp_path, ct=1, mr=0, png=0)[0].parents[1]
+    assert _run(server, folder, tmp_path / "s.json") == upload.EXIT_OK
+    server.cases.clear()
+    with pytest.raises(upload.UsageError, match="is gone"):
+        _run(server, folder, tmp_path / "s.json")
+
+
 # -- the state file on its own ----------------------------------------------------------------------------------
 
 def test_state_is_saved_atomically_and_privately(tmp_path: Path) -> None:
