@@ -4,14 +4,19 @@ text would not fit one submission event is refused with a stable code."""
 
 from __future__ import annotations
 
+import io
 import select
 import socket
 import time
+import uuid
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from client import error_code
+from client import User, error_code, plain_png
+from harness import ServiceProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -78,3 +83,29 @@ def test_a_case_whose_text_would_not_fit_a_submission_is_refused(users: Any) -> 
     r = alice.post(f"/v1/cases/{cid}/publish")
     assert r.status_code == 413 and error_code(r) == "case_too_large", r.text
     assert alice.get(f"/v1/cases/{cid}").json()["status"] == "draft"  # nothing was submitted
+
+
+@pytest.fixture
+def small_gateway(stack: Any, platform: Any) -> Iterator[ServiceProcess]:
+    """A second gateway replica (same database, broker and store) whose cases hold at most 3 images."""
+    gw = ServiceProcess(stack, "gateway", env={"CASEBOOK_MAX_IMAGES_PER_CASE": "3"},
+                        port=platform["gateway"].port + 700).start()
+    try:
+        yield gw
+    finally:
+        gw.stop()
+
+
+def test_a_case_holds_at_most_the_image_limit(small_gateway: ServiceProcess, tokens: Any) -> None:
+    alice = User(small_gateway.url, tokens(f"u{uuid.uuid4().hex[:10]}", "contributor"))
+    cid = alice.create_case()["id"]
+    sid = alice.add_study(cid, "US", "Lucent nidus.")
+    assert alice.upload(cid, sid, plain_png(1), "a.png", "image/png").status_code == 202
+    two = io.BytesIO()
+    with zipfile.ZipFile(two, "w") as zf:
+        zf.writestr("b.png", plain_png(2))
+        zf.writestr("c.png", plain_png(3))
+    assert alice.upload(cid, sid, two.getvalue(), "two.zip", "application/zip").status_code == 202  # 3 of 3
+    r = alice.upload(cid, sid, plain_png(4), "d.png", "image/png")
+    assert r.status_code == 409 and error_code(r) == "image_limit_reached", r.text
+    assert len(alice.get(f"/v1/cases/{cid}/images").json()) == 3  # nothing of the refused upload was kept
