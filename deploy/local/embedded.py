@@ -285,7 +285,8 @@ class Stack:
             c = AIOKafkaConsumer(bootstrap_servers=f"127.0.0.1:{self.ports.kafka}")
             await c.start()
             try:
-                return len(await c.partitions_for_topic(topic) or ())
+                await c.topics()  # fetches the cluster's metadata
+                return len(c.partitions_for_topic(topic) or ())
             finally:
                 await c.stop()
 
