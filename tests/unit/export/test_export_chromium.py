@@ -151,6 +151,7 @@ def test_deck_runs_history_images_findings_then_diagnosis_offline(tmp_path: Path
         page.keyboard.press(" ")
         findings = _slide(page)
         assert findings["kind"] == "findings" and findings["counter"] == "4 / 5"
+        assert page.get_by_role("status").inner_text() == "Slide 4 of 5: Findings"  # told to screen readers
         assert "Large left pneumothorax." in findings["text"] and "Clinical photograph." in findings["text"]
         assert "Mediastinal shift." not in findings["text"] and "Tension pneumothorax" not in findings["text"]
 

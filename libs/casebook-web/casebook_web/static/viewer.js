@@ -360,7 +360,9 @@ export function mountDeck(el, deck) {
   prevBtn.type = "button";
   prevBtn.setAttribute("aria-label", "Previous slide");
   const counter = make("span", "cb-deck-counter");
-  counter.setAttribute("aria-live", "polite");
+  counter.setAttribute("aria-hidden", "true"); // the status below says it in words
+  const status = make("p", "cb-sr-only");
+  status.setAttribute("role", "status");
   const nextBtn = make("button", "cb-deck-next", "Next");
   nextBtn.type = "button";
   nextBtn.setAttribute("aria-label", "Next slide");
@@ -373,7 +375,7 @@ export function mountDeck(el, deck) {
     "cb-deck-hint",
     "Right, Space or Page Down: next slide. Left or Page Up: previous. Up and Down scroll a series; 1-9 pick a window.",
   );
-  el.append(bar, stage, footer, hint);
+  el.append(bar, status, stage, footer, hint);
 
   function saveStacks() {
     stacks.forEach((s, j) => {
@@ -450,6 +452,7 @@ export function mountDeck(el, deck) {
     stage.replaceChildren(renderSlide(s));
     footer.textContent = s.footer || "";
     counter.textContent = index + 1 + " / " + n;
+    status.textContent = "Slide " + (index + 1) + " of " + n + ": " + (s.heading || s.kind || "");
     el.dataset.slide = String(index);
     el.dataset.kind = s.kind || "text";
     prevBtn.disabled = index === 0;
