@@ -13,6 +13,7 @@ patient's name, and the digests are enough to recognise a file.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -21,7 +22,7 @@ import tempfile
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 VERSION = 1
 Outcome = Literal["sent", "quarantined", "refused"]
@@ -103,6 +104,25 @@ def default_path(source: str, server: str, cache_dir: Path | None = None) -> Pat
         cache_dir = Path(base) / "casebook" / "uploads"
     digest = hashlib.sha256(json.dumps([source, server.rstrip("/")]).encode()).hexdigest()[:32]
     return cache_dir / f"{digest}.json"
+
+
+class Busy(Exception):
+    """Another process is uploading from the same state file."""
+
+
+def lock(path: Path) -> IO[bytes]:
+    """Hold `<state>.lock` for as long as the returned file stays open (the OS drops it when a process dies).
+
+    Two uploads of one source at once would each send what the other has not recorded yet. Raises Busy.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    f = open(path.with_name(path.name + ".lock"), "ab")  # noqa: SIM115 - the caller closes it to unlock
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        f.close()
+        raise Busy(f"another casebook upload is using {path}") from exc
+    return f
 
 
 def load(path: Path) -> UploadState | None:

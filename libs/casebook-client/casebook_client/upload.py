@@ -81,6 +81,18 @@ class Upload:
         self.api, self.opts, self.ui = api, opts, ui
         source_id, self.items = open_source(opts.path, opts.dicomweb, opts.study)
         self.path = opts.state_path or st.default_path(source_id, api.base_url)
+        try:
+            self._lock = st.lock(self.path)
+        except st.Busy as exc:
+            raise UsageError(str(exc)) from exc
+        try:
+            self._setup(opts, source_id)
+        except BaseException:
+            self.close()
+            raise
+
+    def _setup(self, opts: Options, source_id: str) -> None:
+        api = self.api
         loaded = st.load(self.path)
         if loaded is not None and loaded.server != api.base_url:
             raise UsageError(f"{self.path} records an upload to {loaded.server}, not {api.base_url}")
@@ -95,6 +107,9 @@ class Upload:
 
     def save(self) -> None:
         st.save(self.state, self.path)
+
+    def close(self) -> None:
+        self._lock.close()
 
     # -- the run --------------------------------------------------------------------------------------------
 
@@ -339,4 +354,8 @@ class Upload:
 
 def run(api: Api, opts: Options, ui: Ui) -> int:
     """Raises ApiError, NetworkError, SourceError, UsageError (the CLI turns them into exit codes)."""
-    return Upload(api, opts, ui).run()
+    u = Upload(api, opts, ui)
+    try:
+        return u.run()
+    finally:
+        u.close()

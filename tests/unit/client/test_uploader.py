@@ -199,6 +199,15 @@ def test_another_case_than_the_recorded_one_is_refused(server: FakeServer, tmp_p
         _run(server, folder, tmp_path / "s.json", case="c9")
 
 
+def test_two_uploads_of_one_source_at_once_are_refused(server: FakeServer, tmp_path: Path) -> None:
+    folder = identified_folder(tmp_path, ct=1, mr=0, png=0)[0].parents[1]
+    held = st.lock(tmp_path / "s.json")
+    with pytest.raises(upload.UsageError, match="another casebook upload"):
+        _run(server, folder, tmp_path / "s.json")
+    held.close()
+    assert _run(server, folder, tmp_path / "s.json") == upload.EXIT_OK and server.uploads == 1
+
+
 def test_a_case_deleted_since_is_said_so(server: FakeServer, tmp_path: Path) -> None:
     folder = identified_folder(tmp_path, ct=1, mr=0, png=0)[0].parents[1]
     assert _run(server, folder, tmp_path / "s.json") == upload.EXIT_OK
