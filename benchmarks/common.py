@@ -168,3 +168,27 @@ def unique_copies(templates: list[bytes], n: int, per_study: int = 0) -> list[by
             ds.PixelData = original
         out.append(buf.getvalue())
     return out
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each component and everything it started (PostgreSQL's backends, pool workers)."""
+    import psutil
+
+    out = {}
+    for name, pid in pids.items():
+        total = 0.0
+        with contextlib.suppress(psutil.NoSuchProcess):
+            root = psutil.Process(pid)
+            for p in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    t = p.cpu_times()
+                    total += t.user + t.system
+        out[name] = total
+    return out
+
+
+def stack_pids(stack: Any, procs: dict[str, Any]) -> dict[str, int]:
+    """The infrastructure's and the services' process ids (for `cpu_seconds`)."""
+    pids = {n: int(stack.pid(n)) for n in ("broker", "s3", "postgres")}
+    pids.update({s: p.proc.pid for s, p in procs.items() if p.proc is not None})
+    return pids

@@ -328,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         head = (f"{'series':<24}{'files':>6}{'floor/s':>9}{'header/s':>10}{'hdr/floor':>10}{'ready':>6}"
                 f"{'full/s/core':>12}{'ready/n':>11}{'redact':>7}{'dicog/s':>9}{f'hdr {cores}p/s':>10}"
                 f"{'orth inst/s':>12}{'orth study/s':>13}{'orth/core':>10}{'full/orth core':>15}")
+        print(f"load average {os.getloadavg()[0]:.1f} at the start (other work shares the cores)")
         print(head)
         print("-" * len(head))
         rows: list[tuple[str, str, list[bytes]]] = [(label, kind, series(kind, n)) for label, kind, n in sets]
@@ -364,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{full:>12.2f}{f'{full_ready}/{timed}':>11}{redacted:>7}"
                   f"{dicog or float('nan'):>9.1f}{parallel:>10.1f}"
                   f"{orth['instance']:>12.1f}{orth['study']:>13.1f}{orth_core:>10.1f}"
-                  f"{full / orth_core:>15.3f}{hdr_note}", flush=True)
+                  f"{full / orth_core:>15.3f}{hdr_note}  load {os.getloadavg()[0]:.1f}", flush=True)
             bench = f"deid {label}"
             figure(bench, "header path, 1 process", hdr, "files/s", "pydicom read+write", floor, ">= 1x")
             if dicog:

@@ -38,7 +38,7 @@ from functools import partial
 from typing import Any
 
 import httpx
-from common import Result, bench_stack, emit, token, unique_copies
+from common import Result, bench_stack, cpu_seconds, emit, stack_pids, token, unique_copies
 
 # What one image costs the object store and the broker (read from the services' code):
 #   gateway upload route     PUT incoming/<case>/<image>            (routes/images.py, 4 at a time per upload)
@@ -520,7 +520,8 @@ def main(argv: list[str]) -> None:
     mode = "quick" if quick else "sustained"
     print(f"load ({mode}): light {light_n} images; sustained {k} contributors x {per}-image zips "
           f"({window} in flight each: latency = in flight / throughput), "
-          f">= {min_images} images and >= {min_seconds} s, warm-up {warmup} s; one zip of {study_n}", flush=True)
+          f">= {min_images} images and >= {min_seconds} s, warm-up {warmup} s; one zip of {study_n}; "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
 
     with bench_stack(("gateway", "anonymiser")) as (stack, procs):
         base = procs["gateway"].url
@@ -530,13 +531,17 @@ def main(argv: list[str]) -> None:
         light_hist = {s: histograms(light_before[s], scrape(p.url)) for s, p in procs.items()}
         light = latencies(light_t)
         light_split = stage_split(light_t, db_stages(stack, list(light_t.sent)))
-        print(f"light load: p50 {statistics.median(light) * 1000:.0f} ms, p99 {_pct(light, 0.99) * 1000:.0f} ms",
-              flush=True)
+        print(f"light load: p50 {statistics.median(light) * 1000:.0f} ms, p99 {_pct(light, 0.99) * 1000:.0f} ms "
+              f"(load {os.getloadavg()[0]:.1f})", flush=True)
 
         scrapes = {s: scrape(p.url) for s, p in procs.items()}
+        pids = stack_pids(stack, procs)
+        cpu_before, wall_before = cpu_seconds(pids), time.monotonic()
         tracker, t_start, t_last = sustained(base, stack, templates, contributors=k, per=per,
                                              min_images=min_images, min_seconds=min_seconds, window=window)
         after = {s: scrape(p.url) for s, p in procs.items()}
+        cpu_after, wall = cpu_seconds(pids), time.monotonic() - wall_before
+        cpu_use = {n: (cpu_after[n] - cpu_before[n]) / wall for n in pids}
         ids = list(tracker.sent)
         stamps = db_stages(stack, ids)
         total = len(ids)
@@ -548,11 +553,11 @@ def main(argv: list[str]) -> None:
         steady_lat = latencies(tracker, [i for i in ids if tracker.sent[i] >= steady_from])
         print(f"sustained: {total} images in {max(tracker.ready.values()) - t_start:.0f} s, steady "
               f"{steady_rate:.0f} img/min, p50 {statistics.median(steady_lat or lat) * 1000:.0f} ms, "
-              f"p99 {_pct(steady_lat or lat, 0.99) * 1000:.0f} ms", flush=True)
+              f"p99 {_pct(steady_lat or lat, 0.99) * 1000:.0f} ms (load {os.getloadavg()[0]:.1f})", flush=True)
 
         study_files = unique_copies(templates, study_n)
         study_s = one_zip(base, stack, study_files)
-        print(f"one zip of {study_n}: all ready in {study_s:.1f} s", flush=True)
+        print(f"one zip of {study_n}: all ready in {study_s:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
 
         split = stage_split(tracker, stamps)
         hist = {s: histograms(scrapes[s], after[s]) for s in procs}
@@ -563,14 +568,15 @@ def main(argv: list[str]) -> None:
         out = [b"\0" * out_sizes[i % len(out_sizes)] for i in range(n_ceiling)]
         store = store_ceiling(stack, raw, out, gateway_inflight=4 * k, anonymiser_concurrency=anonymiser_concurrency)
         print(f"store ceiling ({n_ceiling} images' operations, gateway {4 * k} in flight, anonymiser "
-              f"{anonymiser_concurrency}): {store:.0f} img/min", flush=True)
+              f"{anonymiser_concurrency}): {store:.0f} img/min (load {os.getloadavg()[0]:.1f})", flush=True)
         scaled = [] if "--no-scale" in argv else scale_out(
             base, stack, procs, templates, contributors=k, per=per, images=_arg(argv, "--scale-images", 200),
             seconds=_arg(argv, "--scale-seconds", 20))
 
     n_core = max(300, min(total, 1000))
     compute, _ = core_ceiling(unique_copies(templates, n_core + 2 * cores, per_study=per), n_core)
-    print(f"de-identification core alone ({cores} processes): {compute:.0f} img/min", flush=True)
+    print(f"de-identification core alone ({cores} processes): {compute:.0f} img/min "
+          f"(load {os.getloadavg()[0]:.1f})", flush=True)
 
     from orthanc import Orthanc, upload_and_anonymise, version
 
@@ -585,6 +591,10 @@ def main(argv: list[str]) -> None:
           f"(ingest {orth['ingest_files_s']:.0f}/s, anonymise {orth['anonymise_files_s']:.0f}/s); "
           f"one study of {study_n}: {orth_study_s:.1f} s", flush=True)
 
+    print(f"\nCPU during the sustained run (cores busy, of {cores}; the client's own work not counted): "
+          + ", ".join(f"{n} {c:.2f}" for n, c in sorted(cpu_use.items(), key=lambda x: -x[1]))
+          + f"; total {sum(cpu_use.values()):.2f}; per image {sum(cpu_use.values()) * wall / max(1, total) * 1000:.0f} "
+          f"ms of CPU (anonymiser incl. its workers {cpu_use['anonymiser'] * wall / max(1, total) * 1000:.0f} ms)")
     ops = "; ".join(f"{what}: {', '.join(v)}" for what, v in OPERATIONS.items())
     print(f"\nper-image operations the ceiling runs: {ops}")
     print_split("where an image's time goes at light load", light_split, 20)

@@ -10,6 +10,7 @@ By default the quick sizes are used (a few minutes in all); `--full` runs the si
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -20,9 +21,9 @@ from pathlib import Path
 from common import Result, cpu_info, table
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["deid.py", "upload.py", "export.py", "load.py", "faults.py"]
+BENCHMARKS = ["deid.py", "upload.py", "export.py", "load.py", "settings_cost.py", "faults.py"]
 # What each script is told in full mode (the others run their full sizes with no flag).
-FULL_FLAGS = {"deid.py": ["--full"], "load.py": ["--sustained"]}
+FULL_FLAGS = {"deid.py": ["--full"], "load.py": ["--sustained"], "settings_cost.py": []}
 README = HERE.parent / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
@@ -42,6 +43,7 @@ def main(argv: list[str]) -> int:
     results: list[Result] = []
     failed = []
     started = time.time()
+    load_before = os.getloadavg()[0]
     for script in BENCHMARKS:
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             mode = FULL_FLAGS.get(script, []) if full else ["--quick"]
@@ -53,7 +55,9 @@ def main(argv: list[str]) -> int:
                 continue
             results += [Result(**row) for row in json.loads(Path(out.name).read_text())]
     title = (f"Casebook benchmarks ({'full' if full else 'quick'}), {time.strftime('%Y-%m-%d')}, "
-             f"{cpu_info()}, Python {platform.python_version()}, {time.time() - started:.0f} s")
+             f"{cpu_info()}, Python {platform.python_version()}, {time.time() - started:.0f} s; load average "
+             f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work on the machine shares the cores: "
+             f"compare a figure only with its baseline)")
     print()
     print(title)
     print()

@@ -18,7 +18,7 @@ import sys
 import time
 
 import psutil
-from common import Result, bench_stack, emit, unique_copies
+from common import Result, bench_stack, cpu_seconds, emit, stack_pids, unique_copies
 
 SERVICES = ("gateway", "anonymiser", "moderation", "featuring", "achievements", "export")
 VARIANTS: list[tuple[str, dict[str, str]]] = [
@@ -35,25 +35,6 @@ def _arg(argv: list[str], name: str, default: int) -> int:
     return int(argv[argv.index(name) + 1]) if name in argv else default
 
 
-def _cpu(pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds so far of each component and everything it started (PostgreSQL's backends, pool workers)."""
-    out = {}
-    for name, pid in pids.items():
-        total = 0.0
-        try:
-            root = psutil.Process(pid)
-            for p in [root, *root.children(recursive=True)]:
-                try:
-                    t = p.cpu_times()
-                    total += t.user + t.system
-                except psutil.NoSuchProcess:
-                    continue
-        except psutil.NoSuchProcess:
-            pass
-        out[name] = total
-    return out
-
-
 def main(argv: list[str]) -> None:
     from load import _pct, _templates, latencies, light_load
 
@@ -62,14 +43,13 @@ def main(argv: list[str]) -> None:
     results: list[Result] = []
     for label, env in VARIANTS:
         with bench_stack(SERVICES, env={s: env for s in SERVICES}) as (stack, procs):
-            pids = {n: stack.pid(n) for n in ("broker", "s3", "postgres")}
-            pids.update({s: p.proc.pid for s, p in procs.items() if p.proc is not None})
+            pids = stack_pids(stack, procs)
             base = procs["gateway"].url
             light_load(base, stack, unique_copies(templates, 6))  # connections, group joins, OCR models
             time.sleep(3)
-            before = _cpu(pids)
+            before = cpu_seconds(pids)
             time.sleep(idle_s)
-            after = _cpu(pids)
+            after = cpu_seconds(pids)
             idle = {n: (after[n] - before[n]) / idle_s * 100 for n in pids}
             t = light_load(base, stack, unique_copies(templates, light_n))
             lat = latencies(t)
