@@ -162,7 +162,7 @@ async def test_a_request_that_is_not_an_event_goes_to_the_dead_letter_topic() ->
 
 
 def _deps(objects: MemoryObjects) -> worker.WorkerDeps:
-    return cast(worker.WorkerDeps, type("Deps", (), {"objects": objects})())
+    return cast(worker.WorkerDeps, type("Deps", (), {"objects": objects})())  # manifest_of reads objects only
 
 
 async def test_the_worker_reads_the_manifest_a_v2_request_names_and_refuses_another() -> None:
@@ -174,11 +174,11 @@ async def test_the_worker_reads_the_manifest_a_v2_request_names_and_refuses_anot
     assert inline.cases == v1().cases  # a v1 request carries its manifest
 
     objects.put(request.manifest_key, b'{"tampered": true}')  # a newer version that is not the one named
-    with pytest.raises(worker._Final) as bad:
+    with pytest.raises(worker.FinalFailure) as bad:
         await worker.manifest_of(_deps(objects), request)
     assert bad.value.reason == "manifest_invalid"
     await objects.remove_manifest("x_8")
-    with pytest.raises(worker._Final) as gone:
+    with pytest.raises(worker.FinalFailure) as gone:
         await worker.manifest_of(_deps(objects), request)
     assert gone.value.reason == "manifest_missing"
 

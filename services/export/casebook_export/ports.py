@@ -8,12 +8,14 @@ service-test tier.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casebook_events import ExportManifest, claims
+from casebook_export.adapters.objects import StoredManifest
 
 
 class Jobs(Protocol):
@@ -39,3 +41,33 @@ class Objects(Protocol):
     async def remove_manifest(self, export_id: str) -> int: ...
 
     async def read_manifest(self, claim: claims.Claim, *, export_id: str) -> ExportManifest: ...
+
+
+class WorkerJobs(Protocol):
+    """The job operations of the build workers and the sweeps, within one transaction."""
+
+    async def claim_next(self, session: AsyncSession, *, now: datetime, lease_s: int) -> dict[str, Any] | None: ...
+
+    async def heartbeat(self, session: AsyncSession, export_id: str, *, progress: float,
+                        lease_until: datetime) -> None: ...
+
+    async def mark_ready(self, session: AsyncSession, export_id: str, *, object_key: str, size: int, sha256: str,
+                         expires_at: datetime) -> bool: ...
+
+    async def mark_failed(self, session: AsyncSession, export_id: str, *, final: bool, error: str) -> bool: ...
+
+    async def expire_due(self, session: AsyncSession, *, now: datetime, limit: int = 100
+                         ) -> list[tuple[str, str]]: ...
+
+    async def archive_in_use(self, session: AsyncSession, object_key: str) -> bool: ...
+
+    async def statuses(self, session: AsyncSession, export_ids: Sequence[str]) -> dict[str, str]: ...
+
+
+class WorkerObjects(Objects, Protocol):
+    """The exports bucket as the sweeps also list it."""
+
+    async def manifests(self, limit: int = 1000) -> list[StoredManifest]: ...
+
+
+Transaction = AbstractAsyncContextManager[Any]

@@ -9,30 +9,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from prometheus_client import Counter
+from pydantic import BaseModel
 
 from casebook_events import ExportFailed, ExportManifest, ExportReady, ExportRequested, claims
 from casebook_export import archive, core
-from casebook_export.adapters import jobs
+from casebook_export.adapters import jobs as sql_jobs
 from casebook_export.adapters.objects import ExportObjects, ManifestMissing
+from casebook_export.ports import Transaction, WorkerJobs, WorkerObjects
 from casebook_export.settings import Settings
-from casebook_platform.db import Database
 from casebook_platform.service import Runtime
 
 log = logging.getLogger(__name__)
 
+Build = Callable[[ExportManifest, str, dict[str, float]], archive.UploadResult]
+Emit = Callable[[Any, BaseModel, str], Awaitable[Any]]
+
 
 @dataclass(frozen=True)
 class WorkerDeps:
-    """What a worker uses, passed explicitly."""
+    """What a worker uses, passed explicitly (`deps_of` wires the real ones; the service tier, fakes)."""
 
-    rt: Runtime
-    db: Database
-    objects: ExportObjects
+    transaction: Callable[[], Transaction]  # a session in one transaction (the outbox writes in it too)
+    jobs: WorkerJobs
+    objects: WorkerObjects
+    build: Build  # blocking: stream one archive into the exports bucket at a key, moving `progress["value"]`
+    emit: Emit  # write an event into the outbox, in the given session
+    nudge: Callable[[], None]  # the outbox relay: something is waiting
     settings: Settings
     built: Counter
 
@@ -40,11 +48,17 @@ class WorkerDeps:
 def deps_of(rt: Runtime) -> WorkerDeps:
     settings = cast(Settings, rt.settings)
     built: Counter = rt.domain.built  # type: ignore[attr-defined]
-    return WorkerDeps(rt=rt, db=rt.db, objects=ExportObjects(rt.storage.client, rt.storage.exports),
-                      settings=settings, built=built)
+
+    async def emit(session: Any, event: BaseModel, key: str) -> Any:
+        return await rt.emit(session, event, key=key)
+
+    return WorkerDeps(transaction=rt.db.transaction, jobs=sql_jobs,
+                      objects=ExportObjects(rt.storage.client, rt.storage.exports),
+                      build=lambda manifest, key, progress: build_archive(rt, manifest, key, progress),
+                      emit=emit, nudge=rt.relay.nudge, settings=settings, built=built)
 
 
-class _Final(Exception):
+class FinalFailure(Exception):
     """A failure another attempt cannot fix; `reason` is the `export.failed` code."""
 
     def __init__(self, reason: str, message: str) -> None:
@@ -57,7 +71,7 @@ async def manifest_of(deps: WorkerDeps, request: core.Requested) -> ExportManife
     """The content of a job: read from its stored manifest (version 2) or from the request itself (version 1).
 
     Raises:
-        _Final: the manifest is missing or is not the one the request names.
+        FinalFailure: the manifest is missing or is not the one the request names.
     """
     if isinstance(request, ExportRequested):
         return core.inline_manifest(request)
@@ -66,15 +80,15 @@ async def manifest_of(deps: WorkerDeps, request: core.Requested) -> ExportManife
     try:
         return await deps.objects.read_manifest(req.claim, export_id=req.export_id)
     except ManifestMissing as exc:
-        raise _Final("manifest_missing", "the export's manifest is no longer stored") from exc
+        raise FinalFailure("manifest_missing", "the export's manifest is no longer stored") from exc
     except claims.ClaimMismatch as exc:
-        raise _Final("manifest_invalid", "the export's manifest is not the one requested") from exc
+        raise FinalFailure("manifest_invalid", "the export's manifest is not the one requested") from exc
 
 
-def _build(deps: WorkerDeps, manifest: ExportManifest, key: str, progress: dict[str, float]
-           ) -> archive.UploadResult:
+def build_archive(rt: Runtime, manifest: ExportManifest, key: str, progress: dict[str, float]
+                  ) -> archive.UploadResult:
     """Blocking: stream the archive into a multipart upload (never whole in memory or on disk)."""
-    storage = deps.rt.storage
+    storage = rt.storage
     source = archive.MinioSource(storage.client, storage.images)
     cases = [core.to_model(c) for c in manifest.cases]
 
@@ -93,12 +107,12 @@ def _build(deps: WorkerDeps, manifest: ExportManifest, key: str, progress: dict[
 async def _build_with_heartbeat(deps: WorkerDeps, job_id: str, manifest: ExportManifest, key: str
                                 ) -> archive.UploadResult:
     progress = {"value": 0.0}
-    task = asyncio.create_task(asyncio.to_thread(_build, deps, manifest, key, progress))
+    task = asyncio.create_task(asyncio.to_thread(deps.build, manifest, key, progress))
     while not task.done():
         await asyncio.wait([task], timeout=0.5)
-        async with deps.db.transaction() as s:  # progress moves, and the lease says we are alive
-            await jobs.heartbeat(s, job_id, progress=progress["value"], lease_until=datetime.now(UTC) + timedelta(
-                seconds=deps.settings.export_lease_seconds))
+        async with deps.transaction() as s:  # progress moves, and the lease says we are alive
+            await deps.jobs.heartbeat(s, job_id, progress=progress["value"], lease_until=datetime.now(UTC)
+                                      + timedelta(seconds=deps.settings.export_lease_seconds))
     return task.result()
 
 
@@ -114,15 +128,15 @@ async def run_job(deps: WorkerDeps, job: dict[str, Any]) -> str:
     except Exception as exc:  # noqa: BLE001 - every build failure is recorded on its job and logged
         return await _failed(deps, job, exc)
     expires_at = core.expires(datetime.now(UTC), deps.settings.export_ttl_seconds)
-    async with deps.db.transaction() as s:
-        if not await jobs.mark_ready(s, export_id, object_key=key, size=result.size, sha256=result.sha256,
-                                     expires_at=expires_at):
+    async with deps.transaction() as s:
+        if not await deps.jobs.mark_ready(s, export_id, object_key=key, size=result.size, sha256=result.sha256,
+                                          expires_at=expires_at):
             # Its case was deleted while the archive was built: the archive goes too.
             await deps.objects.remove(key)
             return core.DELETED
-        await deps.rt.emit(s, ExportReady(export_id=export_id, object_key=key, size=result.size,
-                                          sha256=result.sha256, expires_at=expires_at), key=export_id)
-    deps.rt.relay.nudge()
+        await deps.emit(s, ExportReady(export_id=export_id, object_key=key, size=result.size,
+                                       sha256=result.sha256, expires_at=expires_at), export_id)
+    deps.nudge()
     deps.built.labels(job["kind"]).inc()
     await _forget_manifest(deps, export_id)
     return core.READY
@@ -131,19 +145,19 @@ async def run_job(deps: WorkerDeps, job: dict[str, Any]) -> str:
 async def _failed(deps: WorkerDeps, job: dict[str, Any], exc: Exception) -> str:
     export_id: str = job["id"]
     attempt = job["attempts"] + 1
-    final = isinstance(exc, _Final) or attempt >= deps.settings.export_max_attempts
+    final = isinstance(exc, FinalFailure) or attempt >= deps.settings.export_max_attempts
     log.warning("export %s failed (attempt %d%s)", export_id, attempt, ", for good" if final else "",
-                exc_info=not isinstance(exc, _Final))
-    reason, message = ((exc.reason, exc.message) if isinstance(exc, _Final)
+                exc_info=not isinstance(exc, FinalFailure))
+    reason, message = ((exc.reason, exc.message) if isinstance(exc, FinalFailure)
                        else ("build_failed", "the archive could not be built"))
-    async with deps.db.transaction() as s:
-        if not await jobs.mark_failed(s, export_id, final=final, error=f"{type(exc).__name__}: {exc}"):
+    async with deps.transaction() as s:
+        if not await deps.jobs.mark_failed(s, export_id, final=final, error=f"{type(exc).__name__}: {exc}"):
             return core.DELETED
         if final:
-            await deps.rt.emit(s, ExportFailed(export_id=export_id, reason=reason, message=message), key=export_id)
+            await deps.emit(s, ExportFailed(export_id=export_id, reason=reason, message=message), export_id)
     if not final:
         return core.QUEUED
-    deps.rt.relay.nudge()
+    deps.nudge()
     await _forget_manifest(deps, export_id)
     return core.FAILED
 
@@ -160,8 +174,9 @@ async def work_forever(rt: Runtime) -> None:
     deps = deps_of(rt)
     while True:
         try:
-            async with deps.db.transaction() as s:
-                job = await jobs.claim_next(s, now=datetime.now(UTC), lease_s=deps.settings.export_lease_seconds)
+            async with deps.transaction() as s:
+                job = await deps.jobs.claim_next(s, now=datetime.now(UTC),
+                                                 lease_s=deps.settings.export_lease_seconds)
             if job is None:
                 await asyncio.sleep(deps.settings.export_poll_seconds)
                 continue
@@ -175,11 +190,11 @@ async def work_forever(rt: Runtime) -> None:
 
 async def expire_once(deps: WorkerDeps) -> None:
     """Delete archives past their expiry (an archive shared by reuse goes when its last job expires)."""
-    async with deps.db.transaction() as s:
-        expired = await jobs.expire_due(s, now=datetime.now(UTC))
+    async with deps.transaction() as s:
+        expired = await deps.jobs.expire_due(s, now=datetime.now(UTC))
     for _, key in expired:
-        async with deps.db.sessions() as s:
-            in_use = await jobs.archive_in_use(s, key)
+        async with deps.transaction() as s:
+            in_use = await deps.jobs.archive_in_use(s, key)
         if not in_use:
             await deps.objects.remove(key)  # every version: an expired archive is served by no URL again
 
@@ -187,8 +202,8 @@ async def expire_once(deps: WorkerDeps) -> None:
 async def sweep_manifests_once(deps: WorkerDeps) -> int:
     """Remove manifests whose job is finished, or that have had no job for `manifest_orphan_seconds`."""
     stored = await deps.objects.manifests()
-    async with deps.db.sessions() as s:
-        status = await jobs.statuses(s, [m.export_id for m in stored])
+    async with deps.transaction() as s:
+        status = await deps.jobs.statuses(s, [m.export_id for m in stored])
     now = datetime.now(UTC)
     removed = 0
     for m in stored:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from casebook_events import ExportManifest, claims
 from casebook_export import core
-from casebook_export.adapters.objects import ManifestMissing
+from casebook_export.adapters.objects import ManifestMissing, StoredManifest
 from casebook_platform.memory import MemoryStore
 
 
@@ -62,14 +62,59 @@ class MemoryJobs(MemoryStore):
         return out
 
 
+    # -- the workers' and sweeps' operations (`WorkerJobs`) --
+    async def claim_next(self, session: Any, *, now: datetime, lease_s: int) -> dict[str, Any] | None:
+        for job in self.jobs.values():
+            if job["status"] == core.QUEUED or (job["status"] == core.RUNNING and job.get("lease_until")
+                                                and job["lease_until"] < now):
+                found = dict(job)
+                job.update(status=core.RUNNING, attempts=job["attempts"] + 1,
+                           lease_until=now + timedelta(seconds=lease_s))
+                return found
+        return None
+
+    async def heartbeat(self, session: Any, export_id: str, *, progress: float, lease_until: datetime) -> None:
+        self.jobs[export_id].update(progress=progress, lease_until=lease_until)
+
+    async def mark_ready(self, session: Any, export_id: str, *, object_key: str, size: int, sha256: str,
+                         expires_at: datetime) -> bool:
+        job = self.jobs[export_id]
+        if job["status"] != core.RUNNING:
+            return False
+        job.update(status=core.READY, progress=1.0, object_key=object_key, size=size, sha256=sha256,
+                   expires_at=expires_at)
+        return True
+
+    async def mark_failed(self, session: Any, export_id: str, *, final: bool, error: str) -> bool:
+        job = self.jobs[export_id]
+        if job["status"] != core.RUNNING:
+            return False
+        job.update(status=core.FAILED if final else core.QUEUED, error=error[:1000])
+        return True
+
+    async def expire_due(self, session: Any, *, now: datetime, limit: int = 100) -> list[tuple[str, str]]:
+        due = [j for j in self.jobs.values() if j["status"] == core.READY and j["expires_at"] < now][:limit]
+        for j in due:
+            j["status"] = core.EXPIRED
+        return [(j["id"], j["object_key"]) for j in due]
+
+    async def archive_in_use(self, session: Any, object_key: str) -> bool:
+        return any(j["object_key"] == object_key and j["status"] == core.READY for j in self.jobs.values())
+
+    async def statuses(self, session: Any, export_ids: Sequence[str]) -> dict[str, str]:
+        return {i: self.jobs[i]["status"] for i in export_ids if i in self.jobs}
+
+
 class MemoryObjects:
     """Objects by key (each key's versions as a list, as the versioned bucket keeps them)."""
 
     def __init__(self) -> None:
         self.objects: dict[str, list[bytes]] = {}
+        self.modified: dict[str, datetime] = {}
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, *, modified: datetime | None = None) -> None:
         self.objects.setdefault(key, []).append(data)
+        self.modified[key] = modified or datetime.now(UTC)
 
     def put_manifest(self, manifest: ExportManifest) -> claims.Claim:
         data, claim = claims.encode_manifest(manifest)
@@ -89,3 +134,8 @@ class MemoryObjects:
         if not versions:
             raise ManifestMissing(claim.key)
         return claims.decode_manifest(versions[-1], claim, export_id=export_id)
+
+    async def manifests(self, limit: int = 1000) -> list[StoredManifest]:
+        out = [StoredManifest(key=k, export_id=e, modified=self.modified[k]) for k in sorted(self.objects)
+               if (e := claims.export_id_of(k)) is not None]
+        return out[:limit]
