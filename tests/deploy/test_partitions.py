@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import WORKERS
 from test_kustomize import of_kind, topic_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,14 +37,15 @@ def test_one_partition_count_for_kubernetes_compose_and_the_launcher(overlay: tu
     assert f'PARTITIONS="${{CASEBOOK_TOPIC_PARTITIONS:-{k8s}}}"' in script, "the script's own default agrees"
 
 
-def test_worker_autoscalers_stop_at_the_partition_count(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+def test_worker_autoscalers_stop_at_the_partition_count(overlay: tuple[str, list[dict[str, Any]]],
+                                                        workers: tuple[str, ...]) -> None:
     name, objs = overlay
     partitions = int(topic_settings(objs)["CASEBOOK_TOPIC_PARTITIONS"])
-    workers = {f"casebook-{w}" for w in WORKERS}
+    deployments = {f"casebook-{w}" for w in workers}
     maxima = {n: so["spec"]["maxReplicaCount"] for n, so in of_kind(objs, "ScaledObject").items()}
     maxima |= {n: hpa["spec"]["maxReplicas"] for n, hpa in of_kind(objs, "HorizontalPodAutoscaler").items()
-               if hpa["spec"]["scaleTargetRef"]["name"] in workers}
-    assert set(maxima) >= workers, f"{name}: every worker has an autoscaler"
+               if hpa["spec"]["scaleTargetRef"]["name"] in deployments}
+    assert set(maxima) >= deployments, f"{name}: every worker has an autoscaler"
     over = {n: m for n, m in maxima.items() if m > partitions}
     assert not over, f"{name}: autoscalers above the {partitions} partitions: {over}"
     assert maxima["casebook-anonymiser"] == partitions or name == "dev", (
