@@ -149,7 +149,7 @@ def _tag_of(name: str) -> str | None:
 
 
 def _int(name: str, raw: str, low: int, high: int) -> int:
-    if not re.fullmatch(r"[0-9]{1,9}", raw.strip()):
+    if not re.fullmatch(r"[0-9]{1,10}", raw.strip()):
         raise ApiError(400, "invalid_request", f"{name} must be a whole number")
     value = int(raw)
     if not low <= value <= high:
@@ -199,6 +199,12 @@ def parse_query(params: Sequence[tuple[str, str]], level: str) -> Query:
             else:
                 ignored.append(name[:64])
     return Query(matches, limit, offset, tuple(include), include_all, tuple(ignored))
+
+
+def warning(ignored: Sequence[str]) -> str:
+    """The `Warning` header naming ignored keys (RFC 7234 299; header text is ASCII, other names are `?`)."""
+    names = [n if re.fullmatch(r"[A-Za-z0-9_,]{1,64}", n) else "?" for n in ignored]
+    return f'299 casebook "ignored: {", ".join(names)}"'
 
 
 def _wildcard(pattern: str) -> re.Pattern[str]:

@@ -71,6 +71,11 @@ ERRORS: ErrorTable = {
 
 _CASE = {"case_id": "$response.body#/id"}
 _SAME_CASE = {"case_id": "$request.path.case_id"}
+# DICOMweb: from a search result to what it names (DICOM JSON: tag → {"vr", "Value": [...]}).
+_STUDY = {"study": "$response.body#/0/0020000D/Value/0"}
+_SERIES = {"study": "$request.path.study", "series": "$response.body#/0/0020000E/Value/0"}
+_SOP = {"study": "$request.path.study", "series": "$request.path.series",
+        "sop": "$response.body#/0/00080018/Value/0"}
 LINKS: LinkTable = {
     ("POST", "/v1/cases", 201): {
         "GetCase": ("GET", "/v1/cases/{case_id}", _CASE),
@@ -114,6 +119,17 @@ LINKS: LinkTable = {
     ("GET", "/v1/cases/{case_id}/revisions", 200): {
         "GetRevision": ("GET", "/v1/cases/{case_id}/revisions/{n}", {**_SAME_CASE, "n": "$response.body#/0/n"}),
     },
+    **{("GET", "/dicomweb/studies", 200): {name: ("GET", f"/dicomweb/studies/{{study}}{p}", _STUDY) for name, p in (
+        ("RetrieveStudy", ""), ("StudyMetadata", "/metadata"), ("SearchSeries", "/series"),
+        ("SearchStudyInstances", "/instances"))}},
+    **{("GET", "/dicomweb/studies/{study}/series", 200): {
+        name: ("GET", f"/dicomweb/studies/{{study}}/series/{{series}}{p}", _SERIES) for name, p in (
+            ("RetrieveSeries", ""), ("SeriesMetadata", "/metadata"), ("SearchInstances", "/instances"))}},
+    **{("GET", "/dicomweb/studies/{study}/series/{series}/instances", 200): {
+        name: ("GET", f"/dicomweb/studies/{{study}}/series/{{series}}/instances/{{sop}}{p}",
+               {**_SOP, "frames": "1"} if "frames" in p else _SOP) for name, p in (
+            ("RetrieveInstance", ""), ("InstanceMetadata", "/metadata"), ("Rendered", "/rendered"),
+            ("Frames", "/frames/{frames}"), ("RenderedFrame", "/frames/{frames}/rendered"))}},
 }
 
 

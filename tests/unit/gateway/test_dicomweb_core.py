@@ -63,6 +63,8 @@ def test_parse_query_keys_paging_and_includefield() -> None:
     assert q.matches == {"00100020": "CB*", "00080060": "CT"}
     assert (q.limit, q.offset, q.include_all) == (5, 2, True)
     assert q.include == ("00081030", "00081030") and q.ignored == ("SliceThickness",)
+    assert dicomweb.warning(["SliceThickness", "\u00e9\"x"]) == '299 casebook "ignored: SliceThickness, ?"'
+
     for bad in ([("limit", "0")], [("limit", "x")], [("offset", "-1")], [("NoSuchKeyword", "1")]):
         with pytest.raises(ApiError) as err:
             dicomweb.parse_query(bad, "study")

@@ -52,9 +52,9 @@ _RENDERED_DOC: dict[int | str, dict[str, Any]] = {200: {
 CaseFilter = Annotated[str | None, Query(max_length=40, description="Only this case's images.")]
 Limit = Annotated[int | None, Query(ge=1, le=dicomweb.MAX_LIMIT, description="At most this many results.")]
 Offset = Annotated[int | None, Query(ge=0, le=10**9, description="Skip this many results.")]
-Include = Annotated[list[str] | None, Query(
-    max_length=200, description="Attributes to add to each result (keywords or tags, comma-separated or "
-                                "repeated), or `all`.")]
+Include = Annotated[str | None, Query(
+    max_length=2000, description="Attributes to add to each result (keywords or tags, comma-separated; the "
+                                 "parameter may also be repeated), or `all`.")]
 Fuzzy = Annotated[Literal["true", "false"] | None, Query(description="Accepted; matching is never fuzzy.")]
 Uid = Annotated[str | None, Query(max_length=6500, description="UID list matching (comma-separated).")]
 Text = Annotated[str | None, Query(max_length=200, description="Single value or wildcard (`*`, `?`) matching.")]
@@ -123,7 +123,7 @@ async def _search(request: Request, user: Principal | None, level: str, **where:
     if dicomweb.needs_meta(query, level):
         async with request.app.state.runtime.db.sessions() as session:
             meta = await store.metadata_of(session, [i.image_id for i in found])
-    headers = {"Warning": f'299 casebook "ignored: {", ".join(query.ignored)}"'} if query.ignored else {}
+    headers = {"Warning": dicomweb.warning(query.ignored)} if query.ignored else {}
     return DicomJSONResponse(dicomweb.search(found, level, query, _base(request), meta), headers=headers)
 
 
