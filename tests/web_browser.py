@@ -68,3 +68,16 @@ def offline_page(
             yield page, watch
         finally:
             browser.close()
+
+
+def accessibility_violations(page: Any, selector: str | None = None) -> list[str]:
+    """What axe-core (the copy bundled with axe-playwright-python) finds wrong on the page, one line each."""
+    try:
+        from axe_playwright_python.sync_playwright import Axe
+    except ImportError:
+        pytest.fail("axe-playwright-python is not installed: pip install axe-playwright-python==0.1.8")
+    results = Axe().run(page, context=selector)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
+        for v in results.response["violations"]
+    ]

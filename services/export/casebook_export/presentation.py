@@ -219,6 +219,6 @@ def _head(title: str) -> str:
         '<meta name="referrer" content="no-referrer">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)}</title><style>{style}</style></head><body>"
-        '<div id="deck" class="deck"><noscript><p class="noscript">This teaching deck needs JavaScript, which runs '
-        "here without any network access.</p></noscript></div>"
+        '<main><div id="deck" class="deck"><noscript><p class="noscript">This teaching deck needs JavaScript, which '
+        "runs here without any network access.</p></noscript></div></main>"
     )

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-from web_browser import offline_page
+from web_browser import accessibility_violations, offline_page
 
 from casebook_export.archive import build_presentation
 from casebook_export.model import ExportCase, ExportImage, ExportSeries, ExportStudy
@@ -126,6 +126,7 @@ def test_deck_runs_history_images_findings_then_diagnosis_offline(tmp_path: Path
             assert secret not in shown, secret  # not hidden: not in the document at all
         assert page.evaluate("window.pwned === undefined")
         page.screenshot(path=str(tmp_path / "deck-history.png"))
+        assert accessibility_violations(page) == []
 
         page.keyboard.press("PageDown")  # what a presenter's clicker sends
         ct = _slide(page)
@@ -143,6 +144,7 @@ def test_deck_runs_history_images_findings_then_diagnosis_offline(tmp_path: Path
         alt = page.locator("#deck .cb-stack-image").get_attribute("alt")
         assert alt == "Study 1 CT, series 1: axial, image 4 of 5"
         page.screenshot(path=str(tmp_path / "deck-images.png"))
+        assert accessibility_violations(page) == []
 
         page.keyboard.press("ArrowRight")  # on the deck, Right steps the slide even from a focused stack
         photo = _slide(page)
@@ -168,6 +170,7 @@ def test_deck_runs_history_images_findings_then_diagnosis_offline(tmp_path: Path
         assert "certain" in diagnosis["text"]
         assert page.evaluate("window.pwned === undefined")
         page.screenshot(path=str(tmp_path / "deck-diagnosis.png"))
+        assert accessibility_violations(page) == []
         page.get_by_role("button", name="Next slide").is_disabled()
 
         page.keyboard.press("Home")

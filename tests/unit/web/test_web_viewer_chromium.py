@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_browser import offline_page
+from web_browser import accessibility_violations, offline_page
 
 import casebook_web
 
@@ -118,6 +118,7 @@ def test_stack_scrolls_by_keys_wheel_slider_and_drag_with_presets(tmp_path: Path
         assert late == {"before": "Loading this image", "after": True}
         assert _state(page)["counter"] == "6 / 40" and _state(page)["preset"] == "Soft tissue"
         page.screenshot(path=str(tmp_path / "stack.png"))
+        assert accessibility_violations(page) == []
 
         # phone width: the viewer fits without scrolling the page sideways
         page.set_viewport_size({"width": 375, "height": 740})

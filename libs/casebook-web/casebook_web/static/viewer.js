@@ -352,7 +352,8 @@ export function mountDeck(el, deck) {
   el.setAttribute("aria-roledescription", "slide deck");
   el.setAttribute("aria-label", d.title || "Teaching deck");
 
-  const bar = make("header", "cb-deck-bar");
+  // div, not header/footer: inside the deck's region they are no page banner or contentinfo landmark
+  const bar = make("div", "cb-deck-bar");
   const heading = make("span", "cb-deck-title", d.title || "");
   const nav = make("nav", "cb-deck-nav");
   nav.setAttribute("aria-label", "Slides");
@@ -369,7 +370,7 @@ export function mountDeck(el, deck) {
   nav.append(prevBtn, counter, nextBtn);
   bar.append(heading, nav);
   const stage = make("div", "cb-deck-stage");
-  const footer = make("footer", "cb-deck-footer");
+  const footer = make("div", "cb-deck-footer");
   const hint = make(
     "p",
     "cb-deck-hint",
