@@ -89,15 +89,21 @@ class ExportObjects:
         return claims.decode_manifest(data, claim, export_id=export_id)
 
     async def manifests(self, limit: int = 1000) -> list[StoredManifest]:
-        """Manifests in the bucket (at most `limit`), oldest listing order first."""
+        """Manifests in the bucket (at most `limit`), by any stored version: one the gateway deleted without its
+        versions (a delete marker over the text) is still there to be removed."""
         def run() -> list[StoredManifest]:
-            out: list[StoredManifest] = []
-            for o in self.client.list_objects(self.bucket, prefix=claims.MANIFEST_PREFIX, recursive=True):
+            found: dict[str, StoredManifest] = {}
+            for o in self.client.list_objects(self.bucket, prefix=claims.MANIFEST_PREFIX, recursive=True,
+                                              include_version=True):
                 export_id = claims.export_id_of(o.object_name)
-                if export_id is not None and o.last_modified is not None:
-                    out.append(StoredManifest(key=o.object_name, export_id=export_id, modified=o.last_modified))
-                if len(out) >= limit:
+                if export_id is None or o.last_modified is None:
+                    continue
+                seen = found.get(o.object_name)
+                if seen is None and len(found) >= limit:
                     break
-            return out
+                if seen is None or o.last_modified > seen.modified:
+                    found[o.object_name] = StoredManifest(key=o.object_name, export_id=export_id,
+                                                          modified=o.last_modified)
+            return list(found.values())
 
         return await asyncio.to_thread(run)
