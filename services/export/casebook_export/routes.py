@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 from fastapi import APIRouter
 from pydantic import BaseModel
 
 from casebook_export import core
 from casebook_export.adapters import jobs
+from casebook_export.settings import Settings
 from casebook_platform.auth import CurrentUser
 from casebook_platform.deps import RuntimeDep, SessionDep
 from casebook_platform.errors import ApiError
@@ -34,7 +36,7 @@ async def get_export(export_id: str, rt: RuntimeDep, session: SessionDep, user: 
         raise ApiError(404, "not_found", "no such export")
     url = None
     if row["status"] == core.READY and row["object_key"]:
-        ttl = min(rt.settings.download_url_ttl_seconds, MAX_URL_TTL_S)  # type: ignore[attr-defined]
+        ttl = min(cast(Settings, rt.settings).download_url_ttl_seconds, MAX_URL_TTL_S)
         url = rt.storage.presigned_get(rt.storage.exports, row["object_key"], timedelta(seconds=ttl),
                                        filename=row["object_key"].rsplit("/", 1)[-1])
     return ExportOut(id=row["id"], status=row["status"], progress=round(float(row["progress"]), 3),

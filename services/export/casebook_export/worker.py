@@ -21,6 +21,7 @@ from casebook_events import ExportFailed, ExportManifest, ExportReady, ExportReq
 from casebook_export import archive, core
 from casebook_export.adapters import jobs as sql_jobs
 from casebook_export.adapters.objects import ExportObjects, ManifestMissing
+from casebook_export.metrics import DomainMetrics
 from casebook_export.ports import Transaction, WorkerJobs, WorkerObjects
 from casebook_export.settings import Settings
 from casebook_platform.service import Runtime
@@ -45,9 +46,9 @@ class WorkerDeps:
     built: Counter
 
 
-def deps_of(rt: Runtime) -> WorkerDeps:
+def deps_of(rt: Runtime, domain: DomainMetrics) -> WorkerDeps:
+    """The real dependencies: PostgreSQL, the exports bucket, the archive builder, the outbox."""
     settings = cast(Settings, rt.settings)
-    built: Counter = rt.domain.built  # type: ignore[attr-defined]
 
     async def emit(session: Any, event: BaseModel, key: str) -> Any:
         return await rt.emit(session, event, key=key)
@@ -55,7 +56,7 @@ def deps_of(rt: Runtime) -> WorkerDeps:
     return WorkerDeps(transaction=rt.db.transaction, jobs=sql_jobs,
                       objects=ExportObjects(rt.storage.client, rt.storage.exports),
                       build=lambda manifest, key, progress: build_archive(rt, manifest, key, progress),
-                      emit=emit, nudge=rt.relay.nudge, settings=settings, built=built)
+                      emit=emit, nudge=rt.relay.nudge, settings=settings, built=domain.built)
 
 
 class FinalFailure(Exception):
@@ -169,9 +170,8 @@ async def _forget_manifest(deps: WorkerDeps, export_id: str) -> None:
         log.warning("could not remove the manifest of export %s (the sweep retries)", export_id, exc_info=True)
 
 
-async def work_forever(rt: Runtime) -> None:
+async def work_forever(deps: WorkerDeps) -> None:
     """One export worker: claim, build, repeat; idle workers poll gently."""
-    deps = deps_of(rt)
     while True:
         try:
             async with deps.transaction() as s:
@@ -213,9 +213,8 @@ async def sweep_manifests_once(deps: WorkerDeps) -> int:
     return removed
 
 
-async def expire_forever(rt: Runtime) -> None:
+async def expire_forever(deps: WorkerDeps) -> None:
     """Every minute: expire archives and sweep manifests."""
-    deps = deps_of(rt)
     while True:
         await asyncio.sleep(60)
         for sweep in (expire_once, sweep_manifests_once):
