@@ -196,11 +196,24 @@ def test_contributor_editor_reader_through_the_console(browser: Any, tmp_path: P
         z.writestr("slices/slice-4.dcm", series[3])
         z.writestr("slices/notes.txt", "not an image")
     files.append(str(archive))
+    # The uplink slowed down so that the bars show the XHR's progress events between 0 and 100 %.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                  "uploadThroughput": 64 * 1024})
+    page.evaluate("""() => { window.seenProgress = new Set();
+      new MutationObserver(() => document.querySelectorAll('[role=progressbar]').forEach(
+        (b) => window.seenProgress.add(Number(b.getAttribute('aria-valuenow')))))
+      .observe(document.body, {subtree: true, childList: true, attributes: true}); }""")
     page.locator("input[type=file]").set_input_files(files)
     uploads = page.get_by_role("list", name="Uploads")
     uploads.get_by_text("2 images accepted, processing").wait_for(timeout=60_000)
     assert uploads.get_by_text("1 image accepted, processing").count() == 2
     uploads.get_by_text("1 refused in the archive").wait_for()
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                  "uploadThroughput": -1})
+    seen = page.evaluate("() => [...window.seenProgress]")
+    assert any(0 < v < 100 for v in seen), f"no upload progress between 0 and 100 %: {sorted(seen)}"
     assert "slices/notes.txt" in uploads.inner_text()
     sent = [x for x in contributor.xhr if x.startswith(f"POST /v1/cases/{case_id}/studies/") and x.endswith("/uploads")]
     assert len(sent) == 3, sent  # XMLHttpRequest, for its upload progress events
@@ -348,3 +361,96 @@ def test_console_paths_and_the_api_side_by_side(platform: Any) -> None:
     me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {minted.json()['token']}"}, timeout=30)
     assert me.json() == {"id": "console-check", "name": "console-check", "roles": ["editor"]}
     assert "/v1/dev/tokens" in httpx.get(f"{base}/openapi.json", timeout=30).json()["paths"]
+
+
+def burned_in_ct() -> bytes:
+    """CT_small flagged as carrying burned-in annotation: the anonymiser quarantines it."""
+    import pydicom
+
+    ds = pydicom.dcmread(io.BytesIO(sample_file("CT_small.dcm")))
+    ds.BurnedInAnnotation = "YES"
+    buf = io.BytesIO()
+    ds.save_as(buf)
+    return buf.getvalue()
+
+
+def test_quarantine_rejection_and_an_edit_through_the_console(browser: Any, platform: Any, tmp_path: Path) -> None:
+    uid = uuid.uuid4().hex[:8]
+    title = f"Enchondroma of the hand {uid}"
+    page, _ = browser("contributor")
+    mint(page, f"c{uid}", f"Dr Bo {uid}", ["contributor"])
+    page.goto("/cases/new")
+    page.get_by_label("Title").fill(title)
+    page.get_by_label("Presentation (clinical history)").fill("Painless swelling of a finger.")
+    page.get_by_label("Patient age (years)").fill("40")
+    page.get_by_label("Patient sex").select_option("female")
+    page.get_by_label("Systems (comma separated)").fill("musculoskeletal")
+    page.get_by_label("Diagnostic certainty").select_option("certain")
+    page.get_by_role("button", name="Create case").click()
+    page.get_by_role("heading", name=title).wait_for()
+    page.get_by_role("button", name="Add study").click()
+    page.get_by_role("heading", name="Study 1: CT").wait_for()
+    good, burned = tmp_path / "good.dcm", tmp_path / "burned.dcm"
+    good.write_bytes(ct_series(1)[0])
+    burned.write_bytes(burned_in_ct())
+    page.locator("input[type=file]").set_input_files([str(good), str(burned)])
+    page.get_by_role("list", name="Uploads").get_by_text("1 image accepted, processing").nth(1).wait_for()
+
+    # the quarantined image is named with its reason; the ready one is shown
+    quarantine = page.locator("details.quarantine")
+    quarantine.wait_for(timeout=120_000)
+    assert "1 quarantined" in quarantine.inner_text() and "burned_in_text" in quarantine.inner_text()
+    eventually(page, lambda: page.locator(".image-status .badge-processing").count() == 0, "no image processing")
+    page.locator(".cb-stack").wait_for(timeout=60_000)
+    shot(page, "12-quarantined")
+    # moderation's automatic checks return it at once, with the reason on the case page
+    page.get_by_role("button", name="Publish").click()
+    page.locator(".case-head .badge-rejected").wait_for(timeout=120_000)
+    assert "image_quarantined" in page.locator("section.warn").inner_text()
+
+    # a second case, set up through the API with the same token, passes its checks and waits for an editor
+    token = page.evaluate("() => localStorage.getItem('casebook.token')")
+    owner = httpx.Client(base_url=platform["gateway"].url, timeout=60, headers={"Authorization": f"Bearer {token}"})
+    other = owner.post("/v1/cases", json={"title": f"Chondroma {uid}", "patient_age": 30, "patient_sex": "male",
+                                          "systems": ["musculoskeletal"], "diagnostic_certainty": "certain",
+                                          "presentation": "Finger swelling."}).json()["id"]
+    study = owner.post(f"/v1/cases/{other}/studies", json={"modality": "CT"}).json()["id"]
+    assert owner.post(f"/v1/cases/{other}/studies/{study}/uploads",
+                      files={"file": ("a.dcm", ct_series(1)[0])}).status_code == 202
+    deadline = time.monotonic() + 120
+    while owner.get(f"/v1/cases/{other}/images").json()[0]["status"] == "processing":
+        assert time.monotonic() < deadline, "image not de-identified"
+        time.sleep(0.5)
+    assert owner.post(f"/v1/cases/{other}/publish").status_code == 202
+
+    # the editor claims it and rejects it with a reason the contributor can act on
+    editor, _ = browser("editor")
+    mint(editor, f"e{uid}", f"Dr Ed {uid}", ["editor"])
+    editor.goto("/moderation")
+    item = editor.locator(f"li.queue-item[data-case='{other}']")
+    eventually(editor, lambda: item.count() == 1, "the case in the queue", reload=True)
+    item.get_by_role("button", name="Claim").click()
+    item.get_by_role("button", name="Reject…").click()
+    item.get_by_label("Code").select_option("incomplete_case")
+    item.get_by_label("What the contributor should fix").fill("Describe the findings of the study.")
+    shot(editor, "13-rejecting")
+    item.get_by_role("button", name="Reject and return to the contributor").click()
+    item.wait_for(state="detached")
+
+    # back to the owner as a draft with the reason; an edit makes a pending revision with its diff
+    page.goto(f"/cases/{other}")
+    eventually(page, lambda: page.locator(".case-head .badge-rejected").count() == 1, "the case rejected", reload=True)
+    assert "Describe the findings of the study." in page.locator("section.warn").inner_text()
+    page.get_by_role("link", name="Edit").click()
+    page.get_by_label("Discussion").fill("Lobulated lucent lesion with chondroid matrix.")
+    page.get_by_role("button", name="Save changes").click()
+    page.get_by_text("Lobulated lucent lesion with chondroid matrix.").first.wait_for()
+    revisions = page.locator("section[aria-labelledby=revs]")
+    revisions.locator(".badge-pending").first.wait_for()
+    assert revisions.locator("td.after", has_text="Lobulated lucent lesion").count() >= 1
+    history = page.locator("section[aria-labelledby=hist]").inner_text()
+    assert "rejected" in history and "incomplete_case" in history
+    shot(page, "14-rejected-and-edited")
+    page.get_by_role("link", name="My cases").click()
+    assert page.get_by_label("Limits").inner_text().split("\n")[0].startswith("2 of 10")  # rejections are drafts
+    owner.close()

@@ -130,9 +130,8 @@ function Sharing({ c, onChange }) {
   </div>`;
 }
 
-function OwnerOnly({ c, me, onCase }) {
+function OwnerOnly({ c, revisions }) {
   const [history] = useLoad(() => get(`/v1/cases/${c.id}/history`).catch(() => null), [c.id, c.updated_at, c.status]);
-  const [revisions] = useLoad(() => get(`/v1/cases/${c.id}/revisions`).catch(() => null), [c.id, c.updated_at, c.status]);
   return html`
     ${revisions && revisions.length > 0 && html`<section class="card" aria-labelledby="revs">
       <h2 id="revs">Revisions</h2>
@@ -159,6 +158,10 @@ export function CasePage({ me, caseId, has }) {
   const [c, error, reloadCase] = useLoad(() => get(`/v1/cases/${caseId}`), [caseId, me && me.id]);
   const [images, imgError, reloadImages] = useLoad(() => get(`/v1/cases/${caseId}/images`), [caseId, me && me.id]);
   const [dicomweb, setDicomweb] = useState(undefined);
+  // Revisions are the owner's and editors' to read.
+  const mayReview = !!c && !!me && (c.owner.id === me.id || has("editor"));
+  const [revisions] = useLoad(() => (mayReview ? get(`/v1/cases/${caseId}/revisions`).catch(() => null)
+    : Promise.resolve(null)), [caseId, mayReview, c && c.updated_at, c && c.status]);
   const [exportRun, setExportRun] = useState(null);
   const [featured, setFeatured] = useState(null);
   const processing = !!images && images.some((im) => im.status === "processing");
@@ -199,6 +202,8 @@ export function CasePage({ me, caseId, has }) {
   const editor = has("editor");
   const approvedPublic = c.visibility === "public" && c.moderation.status === "approved";
   const series = groupSeries(images || []);
+  // An approved case is submitted again only when it holds changes since (a `pending` revision).
+  const pending = !!revisions && revisions.some((r) => r.status === "pending");
   const setCase = () => reloadCase();
   const refresh = () => {
     reloadCase();
@@ -220,7 +225,8 @@ export function CasePage({ me, caseId, has }) {
       <ul>${c.moderation.reasons.map((r) => html`<li><code>${r.code}</code> ${r.message}</li>`)}</ul></section>`}
     <div class="toolbar" role="toolbar" aria-label="Case actions">
       ${owner && html`<${Link} class="button" href=${`/cases/${c.id}/edit`}>Edit</${Link}>`}
-      ${owner && !inReview && html`<${Action} class="primary" onRun=${async () => { await post(`/v1/cases/${c.id}/publish`); refresh(); }}>
+      ${owner && !inReview && (c.status !== "approved" || pending) && html`<${Action} class="primary"
+        onRun=${async () => { await post(`/v1/cases/${c.id}/publish`); refresh(); }}>
         ${c.status === "approved" ? "Submit changes for review" : "Publish"}</${Action}>`}
       ${owner && html`<${Action} onRun=${() => exportAs("originals")}>Download originals</${Action}>`}
       ${approvedPublic && has("supporter") && html`<${Action} onRun=${() => exportAs("presentation")}>Download case (offline presentation)</${Action}>`}
@@ -244,7 +250,7 @@ export function CasePage({ me, caseId, has }) {
       ${owner && html`<${AddStudy} caseId=${c.id} onAdded=${refresh} />`}
     </section>
     ${me && approvedPublic && html`<${AddToPlaylist} me=${me} caseId=${c.id} />`}
-    ${(owner || editor) && html`<${OwnerOnly} c=${c} me=${me} />`}
+    ${(owner || editor) && html`<${OwnerOnly} c=${c} revisions=${revisions} />`}
     <footer class="licence muted"><a href=${c.licence_url} rel="license noopener">${c.licence}</a> · ${c.attribution}</footer>
   </article>`;
 }

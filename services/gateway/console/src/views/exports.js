@@ -5,6 +5,8 @@ import { Badge, ErrorBox, html, Link, Progress, useLoad, usePoll, when } from ".
 
 export const exportsSeen = remembered("exports");
 
+const size = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1e3))} KB`);
+
 /** Start an export and remember it; resolves to the export's first status. */
 export async function startExport(path, body, what) {
   const out = await post(path, body);
@@ -22,8 +24,8 @@ export function ExportStatus({ id, what }) {
     ${error && html`<${ErrorBox} error=${error} />`}
     ${data && running && html`<${Progress} value=${data.progress} label=${`Progress of ${what || "the export"}`} />`}
     ${data && data.status === "ready" && data.download_url &&
-      html`<a class="button" href=${data.download_url} download rel="noopener">Download${data.size ? ` (${(data.size / 1e6).toFixed(1)} MB)` : ""}</a>
-        ${data.expires_at && html` <span class="muted">link valid until ${when(data.expires_at)}</span>`}`}
+      html`<p><a class="button" href=${data.download_url} download rel="noopener">Download${data.size ? ` (${size(data.size)})` : ""}</a>
+        ${data.expires_at && html` <span class="muted">link valid until ${when(data.expires_at)}</span>`}</p>`}
     ${data && data.status === "failed" && html`<p class="error" role="alert">The export failed; request it again.</p>`}
   </div>`;
 }
