@@ -1,9 +1,9 @@
 """`casebook upload` and `casebook export`, the contributor's subcommands of the `casebook` command.
 
 Exit codes: 0 done; 1 an export failed or an unexpected answer; 2 usage; 3 some files quarantined (here or
-on the server); 4 the token was refused (401) or the action is not the caller's (403); 5 a limit or conflict
-(409); 6 the server refused a file or the request (413/415/422); 7 the server could not be reached (run the
-same command again: it resumes); 8 no such case or export (404); 130 interrupted (run it again to resume).
+on the server) or unreadable; 4 the token was refused (401) or the action is not the caller's (403); 5 a limit
+or conflict (409); 6 the server refused a file or the request (413/415/422); 7 the server could not be reached
+(run the same command again: it resumes); 8 no such case or export (404); 130 interrupted (run it again).
 """
 
 from __future__ import annotations

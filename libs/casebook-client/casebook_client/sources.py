@@ -52,8 +52,11 @@ def zip_items(path: Path) -> list[Item]:
         def read() -> bytes:
             if info.file_size > MAX_MEMBER_BYTES:
                 raise SourceError(f"{info.filename}: {info.file_size} bytes is more than one image can be")
-            with zipfile.ZipFile(path) as zz, zz.open(info) as f:
-                return f.read()
+            try:
+                with zipfile.ZipFile(path) as zz, zz.open(info) as f:
+                    return f.read()
+            except zipfile.BadZipFile as exc:  # a damaged member (bad CRC, say): this file only
+                raise SourceError(f"{info.filename}: {exc}") from exc
 
         return read
 

@@ -22,9 +22,10 @@ from typing import Any
 
 from casebook_anonymiser.cli import output_name
 from casebook_anonymiser.deid import CaseKey, DeidResult, deidentify_bytes
+from casebook_anonymiser.deid.result import PROCESSING_ERROR, quarantined
 from casebook_client import state as st
 from casebook_client.api import Api, ApiError, NetworkError
-from casebook_client.sources import Item, open_source
+from casebook_client.sources import Item, SourceError, open_source
 from casebook_client.ui import Ui
 
 EXIT_OK = 0
@@ -103,6 +104,7 @@ class Upload:
         self.key = CaseKey(secret=bytes.fromhex(self.state.secret), key_id=KEY_ID, case_id=self.state.local_id)
         self.names: dict[str, str] = {}  # digest -> the name shown here (never stored or sent)
         self.server_outcomes: dict[str, dict[str, Any]] | None = None  # image id -> its final state (--wait)
+        self.unreadable = 0
         self.save()  # the key is fixed before anything is derived from it
 
     def save(self) -> None:
@@ -122,7 +124,7 @@ class Upload:
             self.names[digest] = item.name
             if result is not None:
                 self.handle(item, digest, result)
-            else:
+            elif digest:
                 self.ui.line(f"already {self.state.files[digest].status} {item.name}")
             self.ui.advance()
         if self.opts.wait and self.state.case_id:
@@ -162,7 +164,11 @@ class Upload:
         return adopted is not None
 
     def _deidentified(self) -> Iterator[tuple[Item, str, DeidResult | None]]:
-        """Each item with its digest and de-identified result (None: already done), in order."""
+        """Each item with its digest and de-identified result (None: already done), in order.
+
+        A file that cannot be read yields the digest "" and no result (reported, not recorded: a rerun
+        tries it again).
+        """
         if self.opts.workers <= 1:
             for item in self.items:
                 digest, data = self._read(item)
@@ -174,31 +180,43 @@ class Upload:
             return
         window: deque[tuple[Item, str, Future[DeidResult] | None]] = deque()
         pool = ProcessPoolExecutor(max_workers=self.opts.workers, initializer=_init_worker)
+
+        def submit(item: Item) -> None:
+            digest, data = self._read(item)
+            window.append((item, digest, None if data is None else
+                           pool.submit(_deidentify, data, self.key, self.opts.ocr)))
+
         try:
             todo = iter(self.items)
             for item in todo:
-                digest, data = self._read(item)
-                window.append((item, digest, None if data is None else
-                               pool.submit(_deidentify, data, self.key, self.opts.ocr)))
+                submit(item)
                 if len(window) >= 2 * self.opts.workers:
                     break
             while window:
                 item, digest, fut = window.popleft()
+                result = None
                 if fut is not None:
                     self.ui.file(f"de-identifying {item.name}")
-                yield item, digest, None if fut is None else fut.result()
+                    try:
+                        result = fut.result()
+                    except Exception:  # noqa: BLE001 - a worker that died must not hide a file: it is quarantined
+                        result = quarantined(PROCESSING_ERROR, "application/octet-stream")
+                yield item, digest, result
                 nxt = next(todo, None)
                 if nxt is not None:
-                    d, data = self._read(nxt)
-                    window.append((nxt, d, None if data is None else
-                                   pool.submit(_deidentify, data, self.key, self.opts.ocr)))
+                    submit(nxt)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _read(self, item: Item) -> tuple[str, bytes | None]:
         if item.key is not None and item.key in self.state.files:
             return item.key, None  # known without reading (a PACS instance already sent)
-        data = item.read()
+        try:
+            data = item.read()
+        except (OSError, SourceError) as exc:
+            self.unreadable += 1
+            self.ui.line(f"unreadable, not sent {item.name}: {exc}")
+            return "", None
         digest = item.key_of(data)
         return digest, None if digest in self.state.files else data
 
@@ -339,6 +357,8 @@ class Upload:
         here = sum(1 for f in files.values() if f.status == "quarantined")
         refused = sum(1 for f in files.values() if f.status == "refused")
         line = f"case {self.state.case_id or '(none created)'}: {sent} sent, {here} quarantined here, {refused} refused"
+        if self.unreadable:
+            line += f", {self.unreadable} unreadable"
         bad_there = 0
         if self.server_outcomes is not None:
             ready = sum(1 for i in self.server_outcomes.values() if i["status"] == "ready")
@@ -347,7 +367,7 @@ class Upload:
         self.ui.line(line)
         if refused:
             return EXIT_REFUSED
-        if here or bad_there:
+        if here or bad_there or self.unreadable:
             return EXIT_QUARANTINED
         return EXIT_OK
 

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import stat
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,26 @@ def test_a_file_quarantined_here_is_reported_and_never_sent(server: FakeServer, 
     assert saved is not None
     assert sorted(f.status for f in saved.files.values()) == ["quarantined", "sent"]
     assert [f.reasons for f in saved.files.values() if f.status == "quarantined"] == [["burned_in_text"]]
+
+
+def test_an_unreadable_file_is_reported_and_tried_again_next_time(server: FakeServer, tmp_path: Path) -> None:
+    from uploader_files import seeded_dicom
+
+    members = {"a.dcm": seeded_dicom("CT_small.dcm", 1), "b.dcm": seeded_dicom("CT_small.dcm", 2)}
+    archive = tmp_path / "study.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    good = archive.read_bytes()
+    damaged = bytearray(good)
+    at = good.index(members["a.dcm"][2000:2016])
+    damaged[at] ^= 0xFF  # a.dcm fails its CRC check
+    archive.write_bytes(bytes(damaged))
+    assert _run(server, archive, tmp_path / "s.json") == upload.EXIT_QUARANTINED  # not everything was sent
+    assert server.uploads == 1
+    archive.write_bytes(good)
+    assert _run(server, archive, tmp_path / "s.json") == upload.EXIT_OK
+    assert server.uploads == 2 and len(server.cases) == 1
 
 
 def test_a_file_the_server_refuses_is_recorded_and_the_rest_go(server: FakeServer, tmp_path: Path) -> None:
