@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
-from client import sample_file
+from client import plain_png, sample_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -402,7 +402,21 @@ def test_quarantine_rejection_and_an_edit_through_the_console(browser: Any, plat
     assert "1 quarantined" in quarantine.inner_text() and "burned_in_text" in quarantine.inner_text()
     eventually(page, lambda: page.locator(".image-status .badge-processing").count() == 0, "no image processing")
     page.locator(".cb-stack").wait_for(timeout=60_000)
+    # a PNG export is a series of its own, shown from /v1/images (no window presets)
+    png = tmp_path / "export.png"
+    png.write_bytes(plain_png(7, 300))
+    page.locator("input[type=file]").set_input_files([str(png)])
+    eventually(page, lambda: page.locator(".cb-stack").count() == 2, "the PNG's stack", 120)
+    page.wait_for_function("() => { const all = [...document.querySelectorAll('.cb-stack-image')];"
+                           " return all.length === 2 && all.every((i) => i.complete && i.naturalWidth > 0); }")
+    assert page.locator(".cb-stack").nth(1).locator(".cb-stack-preset").count() == 0
     shot(page, "12-quarantined")
+    # unlisted: a share link appears; back to draft, it goes
+    page.get_by_role("button", name="Make unlisted").click()
+    assert "/v1/shared/" in (page.get_by_label("Share link").input_value())
+    page.get_by_role("button", name="Make draft").click()
+    page.get_by_text("only you see it").wait_for()
+    assert page.get_by_label("Share link").count() == 0
     # moderation's automatic checks return it at once, with the reason on the case page
     page.get_by_role("button", name="Publish").click()
     page.locator(".case-head .badge-rejected").wait_for(timeout=120_000)

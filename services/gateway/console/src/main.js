@@ -1,6 +1,6 @@
 // The Casebook console: one page app on the public v1 API, routed by path.
 import { render } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { get, token } from "./api.js";
 import { html, Link, navigate, useLocation } from "./ui.js";
 import { SignIn } from "./views/signin.js";
@@ -103,8 +103,19 @@ function Nav({ session, path }) {
 function App() {
   const session = useSession();
   const path = useLocation();
-  return html`<${Nav} session=${session} path=${path} />
-    <main id="main">${session.me === undefined ? html`<p class="muted" role="status">Loading…</p>` : route(path, session)}</main>
+  // After a navigation, keyboard and screen-reader users start at the new page's content.
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    const main = document.getElementById("main");
+    if (main) main.focus({ preventScroll: true });
+  }, [path]);
+  return html`<a class="skip" href="#main">Skip to content</a>
+    <${Nav} session=${session} path=${path} />
+    <main id="main" tabindex="-1">${session.me === undefined ? html`<p class="muted" role="status">Loading…</p>` : route(path, session)}</main>
     <footer class="muted">Casebook · cases under CC BY-NC-SA 4.0 · <a href="/docs">API</a></footer>`;
 }
 
