@@ -31,9 +31,20 @@ INSTANCE_ATTRS = ("SOPClassUID", "SOPInstanceUID", "InstanceNumber", "Rows", "Co
 INDEXED = STUDY_ATTRS + SERIES_ATTRS + INSTANCE_ATTRS
 LEVEL_ATTRS = {"study": STUDY_ATTRS, "series": STUDY_ATTRS + SERIES_ATTRS,
                "instance": STUDY_ATTRS + SERIES_ATTRS + INSTANCE_ATTRS}
-# What each level answers by default (the study attributes are not repeated in series and instance results
-# unless asked for with includefield, as the standard's tables have it).
-DEFAULT_RETURN = {"study": STUDY_ATTRS, "series": SERIES_ATTRS, "instance": INSTANCE_ATTRS}
+# What each level answers by default (PS3.18 Tables 10.6.3-3/-4/-5): its own attributes with the UIDs of the
+# levels above; the attributes of a level above only when the path does not name it.
+DEFAULT_RETURN = {"study": STUDY_ATTRS, "series": ("StudyInstanceUID", *SERIES_ATTRS),
+                  "instance": ("StudyInstanceUID", "SeriesInstanceUID", *INSTANCE_ATTRS)}
+
+
+def default_return(level: str, path_uids: int) -> tuple[str, ...]:
+    """The attributes a result answers unasked, at `level`, with `path_uids` UIDs named in the path."""
+    extra: tuple[str, ...] = ()
+    if level != "study" and path_uids == 0:
+        extra += STUDY_ATTRS
+    if level == "instance" and path_uids < 2:
+        extra += SERIES_ATTRS
+    return DEFAULT_RETURN[level] + extra
 NATIVE_SYNTAXES = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99"})
 EXPLICIT_LITTLE = "1.2.840.10008.1.2.1"
 # Binary values longer than this are bulk data: left out of the metadata (the frames resources serve pixels).
@@ -341,11 +352,12 @@ _UID_KEYS = {tag_hex("StudyInstanceUID"): "study_uid", tag_hex("SeriesInstanceUI
 
 
 def search(instances: Sequence[Instance], level: str, query: Query, base: str,
-           meta: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+           meta: Mapping[str, Mapping[str, Any]] | None = None, path_uids: int = 0) -> list[dict[str, Any]]:
     """QIDO-RS results at `level` over the visible instances (already `unique`): each group whose first
     instance matches every key (ModalitiesInStudy: any member's Modality), paged, as DICOM JSON objects.
 
-    `meta` (image id → whole header) supplies `includefield` attributes the index does not keep.
+    `meta` (image id → whole header) supplies `includefield` attributes the index does not keep;
+    `path_uids` says how many of the study and series UIDs the request's path names.
     """
     out: list[dict[str, Any]] = []
     modalities_key = tag_hex("ModalitiesInStudy")
@@ -363,14 +375,14 @@ def search(instances: Sequence[Instance], level: str, query: Query, base: str,
             if not ok:
                 break
         if ok:
-            out.append(_result(group, level, query, base, meta))
+            out.append(_result(group, level, query, base, meta, path_uids))
     return out[query.offset:query.offset + query.limit]
 
 
 def _result(group: _Group, level: str, query: Query, base: str,
-            meta: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
+            meta: Mapping[str, Mapping[str, Any]] | None, path_uids: int) -> dict[str, Any]:
     first = group.first
-    wanted = {tag_hex(k) for k in DEFAULT_RETURN[level]} | set(query.matches) | set(query.include)
+    wanted = {tag_hex(k) for k in default_return(level, path_uids)} | set(query.matches) | set(query.include)
     if query.include_all:
         wanted |= {tag_hex(k) for k in LEVEL_ATTRS[level]}
     whole = (meta or {}).get(first.image_id, {})

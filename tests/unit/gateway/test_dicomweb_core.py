@@ -117,6 +117,11 @@ def test_search_counts_modalities_retrieve_urls_and_paging() -> None:
     inst = dicomweb.search(found, "instance", dicomweb.parse_query([("SOPInstanceUID", "9.1")], "instance"), base)
     assert len(inst) == 1 and inst[0]["00081190"]["Value"][0].endswith("/series/9.2/instances/9.1")
     assert inst[0]["00080056"]["Value"] == ["ONLINE"]
+    # /instances names no study or series: the result carries theirs; under a series only the UIDs above.
+    assert inst[0]["0020000E"]["Value"] == ["9.2"] and inst[0]["00080060"]["Value"] == ["CT"]
+    assert inst[0]["00100020"] == ct.attrs["00100020"]
+    under = dicomweb.search(found[:1], "instance", dicomweb.parse_query([], "instance"), base, path_uids=2)[0]
+    assert "0020000D" in under and "0020000E" in under and "00080060" not in under and "00100020" not in under
 
 
 def test_includefield_beyond_the_index_reads_the_whole_header() -> None:

@@ -8,8 +8,10 @@ submitted ones, as they are now. What a caller may not see answers 404 (an empty
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
 from typing import IO, Annotated, Any, BinaryIO, Literal, cast
 
 from fastapi import APIRouter, Path, Query, Request
@@ -29,6 +31,7 @@ class DicomJSONResponse(JSONResponse):
     media_type = dicomweb.DICOM_JSON
 
 _CHUNK = 256 * 1024
+_AHEAD = 4  # objects opened ahead of the one being sent
 _JSON_LIST = {"application/dicom+json": {"schema": {"type": "array", "items": {"type": "object"}}}}
 _QIDO_DOC: dict[int | str, dict[str, Any]] = {200: {"description": "Matching results as DICOM JSON (PS3.18 F.2); "
                                                    "an empty array when nothing matches", "content": _JSON_LIST}}
@@ -124,7 +127,9 @@ async def _search(request: Request, user: Principal | None, level: str, **where:
         async with request.app.state.runtime.db.sessions() as session:
             meta = await store.metadata_of(session, [i.image_id for i in found])
     headers = {"Warning": dicomweb.warning(query.ignored)} if query.ignored else {}
-    return DicomJSONResponse(dicomweb.search(found, level, query, _base(request), meta), headers=headers)
+    results = dicomweb.search(found, level, query, _base(request), meta, path_uids=sum(v is not None
+                                                                                     for v in where.values()))
+    return DicomJSONResponse(results, headers=headers)
 
 
 _QIDO_KEYS = "Query keys: DICOM keywords or tags of the level's attributes; `case_id=` limits to one case."
@@ -188,19 +193,45 @@ async def search_instances(study: StudyUid, series: SeriesUid, request: Request,
 
 # ---- WADO-RS: instances, metadata ---------------------------------------------------------------------------
 
-def _stream_instances(storage: Any, instances: Sequence[dicomweb.Instance], boundary: str) -> Iterator[bytes]:
-    """The instances as multipart/related parts, each object streamed from the store (one chunk in memory)."""
-    for inst in instances:
-        resp = storage.client.get_object(storage.images, inst.object_key)
-        try:
-            yield dicomweb.part_head(boundary, f"application/dicom; transfer-syntax={inst.transfer_syntax_uid}",
-                                     inst.size or None)
-            yield from resp.stream(_CHUNK)
-            yield dicomweb.part_tail()
-        finally:
-            resp.close()
-            resp.release_conn()
-    yield dicomweb.closing(boundary)
+async def _stream_instances(storage: Any, instances: Sequence[dicomweb.Instance], boundary: str
+                            ) -> AsyncIterator[bytes]:
+    """The instances as multipart/related parts, each object streamed from the store a chunk at a time.
+
+    The next few objects are opened while one is sent (their bodies wait unread in their connections), so
+    each object's round trip to the store overlaps the transfer of the one before; memory stays one chunk.
+    """
+    def open_object(inst: dicomweb.Instance) -> Any:
+        return storage.client.get_object(storage.images, inst.object_key)
+
+    todo = iter(instances)
+    ahead: deque[tuple[dicomweb.Instance, asyncio.Future[Any]]] = deque()
+
+    def fill() -> None:
+        while len(ahead) < _AHEAD and (inst := next(todo, None)) is not None:
+            ahead.append((inst, asyncio.ensure_future(asyncio.to_thread(open_object, inst))))
+
+    try:
+        fill()
+        while ahead:
+            inst, opening = ahead.popleft()
+            resp = await opening
+            fill()
+            try:
+                yield dicomweb.part_head(boundary, f"application/dicom; transfer-syntax={inst.transfer_syntax_uid}",
+                                         inst.size or None)
+                while chunk := await asyncio.to_thread(resp.read, _CHUNK):
+                    yield chunk
+                yield dicomweb.part_tail()
+            finally:
+                resp.close()
+                resp.release_conn()
+        yield dicomweb.closing(boundary)
+    finally:  # the client went away (or the store failed): close what was opened ahead
+        for _, opening in ahead:
+            with contextlib.suppress(Exception):  # an object that failed to open has nothing to close
+                r = await opening
+                r.close()
+                r.release_conn()
 
 
 def _retrieve(request: Request, instances: Sequence[dicomweb.Instance]) -> StreamingResponse:
