@@ -248,3 +248,29 @@ def test_study_pulled_from_a_pacs_over_dicomweb(users: Any, proxy: RecordingProx
     assert {pydicom.dcmread(io.BytesIO(b)).Modality for b in served} == {"CT"}
     _assert_no_identifier(proxy.uploads())
     _assert_no_identifier(served)
+
+
+def test_a_pacs_that_asks_for_a_token_casebooks_own_dicomweb(users: Any, proxy: RecordingProxy,
+                                                             tmp_path: Path) -> None:
+    """The gateway's /dicomweb serves a contributor's draft to its owner's token only: pulled without the
+    token the study is not there (usage error), with `--dicomweb-token` it is copied into a new case."""
+    alice = users()
+    token = alice.http.headers["authorization"].split()[1]
+    cid = alice.create_case()["id"]
+    sid = alice.add_study(cid)
+    for i in (1, 2):
+        assert alice.upload(cid, sid, seeded_dicom("CT_small.dcm", i), "a.dcm").status_code == 202
+    images = alice.wait_images(cid, 2)
+    study_uid = pydicom.dcmread(io.BytesIO(alice.get(images[0]["url"]).content)).StudyInstanceUID
+    pacs = proxy.target + "/dicomweb"
+    env = _env(proxy.url, token, tmp_path / "cache")
+    env.pop("CASEBOOK_DICOMWEB_TOKEN", None)
+    refused = casebook("upload", "--dicomweb", pacs, "--study", study_uid, "--quiet", env=env)
+    assert refused.returncode == 2 and "no instances" in refused.stderr, (refused.stdout, refused.stderr)
+    done = casebook("upload", "--dicomweb", pacs, "--study", study_uid, "--dicomweb-token", token, "--title",
+                    "A copy", "--wait", "--workers", "1", "--quiet", env=env)
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert _lines(done.stdout, "ready ") == 2, done.stdout
+    mine = {c["id"] for c in alice.get("/v1/cases", params={"mine": "true"}).json()["items"]}
+    (copy,) = mine - {cid}
+    assert [i["status"] for i in alice.get(f"/v1/cases/{copy}/images").json()] == ["ready", "ready"]

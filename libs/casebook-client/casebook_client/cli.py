@@ -60,6 +60,8 @@ def add_parsers(sub: Any) -> None:
     up.add_argument("path", nargs="?", help="a folder (recursive) or a zip of DICOM files or JPEG/PNG exports")
     up.add_argument("--dicomweb", metavar="URL", help="pull the study from this DICOMweb server (a PACS)")
     up.add_argument("--study", metavar="UID", help="the StudyInstanceUID to pull with --dicomweb")
+    up.add_argument("--dicomweb-token", default=os.environ.get("CASEBOOK_DICOMWEB_TOKEN"), metavar="TOKEN",
+                    help="bearer token for the DICOMweb server, if it asks for one (CASEBOOK_DICOMWEB_TOKEN)")
     up.add_argument("--case", metavar="ID", help="add to this case (default: create one)")
     up.add_argument("--title", default="Untitled case", help="title of the case created")
     up.add_argument("--wait", action="store_true", help="wait until the server has processed every image")
@@ -87,7 +89,8 @@ def _upload(args: argparse.Namespace, api: Api, ui: Ui) -> int:
         raise upload.UsageError("name a folder or a zip, or pass --dicomweb URL --study UID (one of them)")
     if args.workers < 1:
         raise upload.UsageError("--workers must be at least 1")
-    opts = upload.Options(path=args.path, dicomweb=args.dicomweb, study=args.study, case=args.case,
+    opts = upload.Options(path=args.path, dicomweb=args.dicomweb, study=args.study,
+                          dicomweb_token=args.dicomweb_token, case=args.case,
                           title=args.title, wait=args.wait, wait_timeout=args.wait_timeout, state_path=args.state,
                           workers=args.workers, image_modality=args.image_modality)
     return upload.run(api, opts, ui)

@@ -68,12 +68,15 @@ def _value(attrs: dict[str, Any], tag: str) -> str:
     return str(values[0])
 
 
-def dicomweb_items(url: str, study_uid: str, *, client: Any = None) -> list[Item]:
-    """Every instance of the study, series by series (QIDO-RS), each fetched when its turn comes (WADO-RS)."""
+def dicomweb_items(url: str, study_uid: str, *, token: str | None = None) -> list[Item]:
+    """Every instance of the study, series by series (QIDO-RS), each fetched when its turn comes (WADO-RS).
+
+    `token`: a bearer token for a PACS that asks for one (sent to that server only).
+    """
     import requests
     from dicomweb_client.api import DICOMwebClient
 
-    c = client or DICOMwebClient(url=url)
+    c = DICOMwebClient(url=url, headers={"Authorization": f"Bearer {token}"} if token else None)
     try:
         series = c.search_for_series(study_instance_uid=study_uid)
         instances = [(_value(s, "0020000E"), _value(i, "00080018"))
@@ -106,12 +109,14 @@ def dicomweb_items(url: str, study_uid: str, *, client: Any = None) -> list[Item
     return [Item(name=f"{se}/{sop}", read=reader(se, sop), key=key(se, sop)) for se, sop in sorted(instances)]
 
 
-def open_source(path: str | None, dicomweb: str | None, study: str | None) -> tuple[str, list[Item]]:
+def open_source(path: str | None, dicomweb: str | None, study: str | None,
+                dicomweb_token: str | None = None) -> tuple[str, list[Item]]:
     """(the source's identity for the state file, its items). Raises SourceError."""
     if dicomweb:
         if not study:
             raise SourceError("--dicomweb needs --study UID")
-        return f"dicomweb:{dicomweb.rstrip('/')}#{study}", dicomweb_items(dicomweb.rstrip("/"), study)
+        items = dicomweb_items(dicomweb.rstrip("/"), study, token=dicomweb_token)
+        return f"dicomweb:{dicomweb.rstrip('/')}#{study}", items
     if not path:
         raise SourceError("name a folder or a zip, or pass --dicomweb URL --study UID")
     p = Path(path).expanduser().resolve()

@@ -54,6 +54,7 @@ class UsageError(Exception):
 class Options:
     path: str | None = None
     dicomweb: str | None = None
+    dicomweb_token: str | None = None
     study: str | None = None
     case: str | None = None
     title: str = "Untitled case"
@@ -80,7 +81,7 @@ class Upload:
 
     def __init__(self, api: Api, opts: Options, ui: Ui) -> None:
         self.api, self.opts, self.ui = api, opts, ui
-        source_id, self.items = open_source(opts.path, opts.dicomweb, opts.study)
+        source_id, self.items = open_source(opts.path, opts.dicomweb, opts.study, opts.dicomweb_token)
         self.path = opts.state_path or st.default_path(source_id, api.base_url)
         try:
             self._lock = st.lock(self.path)
