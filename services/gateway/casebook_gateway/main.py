@@ -11,7 +11,7 @@ from casebook_gateway import console, dicomindex
 from casebook_gateway.adapters.db import metadata, tables
 from casebook_gateway.handlers import build_handlers
 from casebook_gateway.limits import BodyLimits, gateway_rules
-from casebook_gateway.metrics import DomainMetrics
+from casebook_gateway.metrics import domain_metrics
 from casebook_gateway.openapi import ERRORS, LINKS, document_gateway, install_merged_openapi
 from casebook_gateway.routes import cases, deid_report, dev_tokens, dicomweb, exports, images, me, playlists, proxy
 from casebook_gateway.settings import Settings
@@ -27,10 +27,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def on_start(rt: Runtime) -> None:
         app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=3.0))
 
-    def handlers(rt: Runtime):  # type: ignore[no-untyped-def]
-        rt.domain = app.state.domain  # type: ignore[attr-defined]
-        return build_handlers(rt)
-
     app = create_service_app(
         settings=settings,
         title="Casebook",
@@ -38,13 +34,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "playlists and exports. Authenticate with `Authorization: Bearer <JWT>`; errors are "
                     '`{"error": {"code", "message"}}` with stable codes.',
         metadata=metadata, tables=tables, migrations=Path(__file__).parent / "migrations",
-        handlers=handlers,
+        handlers=build_handlers,
         routers=[me.router, cases.router, images.router, deid_report.router, playlists.router, exports.router,
                  dicomweb.router,
                  *([dev_tokens.router] if dev_tokens.enabled(settings) else []), proxy.build_router()],
         on_start=[on_start], background=[images.sweep_interrupted_uploads, dicomindex.run_indexer],
     )
-    app.state.domain = DomainMetrics(app.state.metrics)
+    app.state.domain = domain_metrics(app.state.metrics)
     # Outermost: bodies are bounded before routing, parsing and authentication.
     app.add_middleware(BodyLimits, rules=gateway_rules(max_upload_bytes=settings.max_upload_bytes))
     install_contract(app, errors=ERRORS, links=LINKS, extend=document_gateway)

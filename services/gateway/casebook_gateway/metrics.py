@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from casebook_platform.metrics import Metrics
 
 
@@ -15,3 +17,10 @@ class DomainMetrics:
                                             ["reason"])
         self.exports_requested = m.counter("casebook_exports_requested_total", "Exports requested", ["kind"])
         self.cases_created = m.counter("casebook_cases_created_total", "Cases created")
+
+
+@functools.cache
+def domain_metrics(m: Metrics) -> DomainMetrics:
+    """The counters of one app's registry, for its routes and its handlers alike (cached: a Prometheus registry
+    refuses the same name twice)."""
+    return DomainMetrics(m)
