@@ -185,9 +185,15 @@ export function CasePage({ me, caseId, has }) {
     // The DICOMweb index follows the images by a moment: ask again until it holds every ready series.
     let timer = null;
     let tries = 0;
+    let known = null;
     const look = () => dicomwebIndex(caseId).then((index) => {
-      setDicomweb(index);
-      if (readyUids.split(",").some((u) => !index.has(u)) && ++tries < 30) timer = setTimeout(look, 2000);
+      // A new index only when it names other series: the stacks already shown stay mounted.
+      const names = [...index.keys()].sort().join(",");
+      if (names !== known) {
+        known = names;
+        setDicomweb(index);
+      }
+      if (readyUids.split(",").some((u) => !index.has(u)) && ++tries < 200) timer = setTimeout(look, tries < 20 ? 1000 : 3000);
     }, () => setDicomweb(null));
     look();
     return () => clearTimeout(timer);

@@ -48,8 +48,14 @@ async function framesOf(series, ref) {
   if (!ref) {
     return series.images.map((im, i) => ({ path: () => `/v1/images/${im.id}`, label: `Image ${i + 1}` }));
   }
+  // The index may not hold every ready instance yet: wait a little for the rest before showing the stack.
+  let instances = await instancesOf(ref);
+  for (let i = 0; i < 30 && instances.length < series.images.length; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    instances = await instancesOf(ref);
+  }
   const out = [];
-  for (const inst of await instancesOf(ref)) {
+  for (const inst of instances) {
     const base = `/dicomweb/studies/${ref.study}/series/${ref.series}/instances/${inst.sop}`;
     for (let k = 1; k <= inst.frames; k++) {
       const path = inst.frames > 1 ? `${base}/frames/${k}/rendered` : `${base}/rendered`;
