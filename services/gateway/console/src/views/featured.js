@@ -37,6 +37,7 @@ export function Featured({ editor }) {
     <${CaseOfTheMonth} month=${month} editor=${editor} />
     <section aria-labelledby="feat">
       <h2 id="feat">Featured cases</h2>
+      <p class="hint">Also as an <a href="/v1/featured.atom" type="application/atom+xml">Atom feed</a>, with the Cases of the Month.</p>
       <${ErrorBox} error=${error} />
       ${!featured && !error && html`<${Loading} />`}
       ${featured && featured.items.length === 0 && html`<p>No case is featured yet.</p>`}
