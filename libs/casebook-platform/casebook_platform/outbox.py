@@ -142,6 +142,9 @@ class OutboxRelay:
         failures = 0
         counted = 0.0
         while not self._stopping:
+            # Cleared before the batch, not after: a nudge that arrives while a batch is relayed (a commit
+            # that wrote events meanwhile) must wake the next round at once, not wait for the poll.
+            self._wake.clear()
             try:
                 n = await self.relay_once()
                 if failures:
@@ -166,7 +169,6 @@ class OutboxRelay:
                                 self.last_error)
                 await asyncio.sleep(backoff(failures, first=0.2, cap=5.0))
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
 
