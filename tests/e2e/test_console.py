@@ -400,6 +400,10 @@ def test_quarantine_rejection_and_an_edit_through_the_console(browser: Any, plat
     quarantine = page.locator("details.quarantine")
     quarantine.wait_for(timeout=120_000)
     assert "1 quarantined" in quarantine.inner_text() and "burned_in_text" in quarantine.inner_text()
+    quarantine.get_by_text("What de-identification did").click()  # the image's de-identification report
+    report = quarantine.locator(".deid-report")
+    report.wait_for()
+    assert "Quarantine reasons" in report.inner_text() and "burned_in_text" in report.inner_text()
     eventually(page, lambda: page.locator(".image-status .badge-processing").count() == 0, "no image processing")
     page.locator(".cb-stack").wait_for(timeout=60_000)
     # a PNG export is a series of its own, shown from /v1/images (no window presets)

@@ -55,13 +55,41 @@ function Completeness({ value }) {
   </section>`;
 }
 
+function DeidReport({ imageId }) {
+  const [report, setReport] = useState(null);
+  const [error, setError] = useState(null);
+  const open = async (e) => {
+    if (!e.target.open || report) return;
+    try {
+      setReport(await get(`/v1/images/${imageId}/deid-report`));
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const list = (title, items) => items && items.length > 0 &&
+    html`<p><strong>${title}</strong> (${items.length}): ${items.map((k) => html`<code class="tag">${k}</code> `)}</p>`;
+  return html`<details class="deid" onToggle=${open}><summary>What de-identification did</summary>
+    <${ErrorBox} error=${error} />
+    ${report && html`<div class="deid-report">
+      ${list("Quarantine reasons", report.quarantine_reasons)}
+      ${list("Pixels", report.pixels)}
+      ${list("Removed", report.removed)}
+      ${list("Rewritten", report.rewritten)}
+      ${list("Kept", report.kept)}
+      <p class="muted">${report.views_checked} view${report.views_checked === 1 ? "" : "s"} checked for burned-in text;
+        ${report.text_regions_redacted.length} text region${report.text_regions_redacted.length === 1 ? "" : "s"} redacted.</p>
+    </div>`}
+  </details>`;
+}
+
 function ImageStatus({ images }) {
   const counts = images.reduce((a, im) => ({ ...a, [im.status]: (a[im.status] || 0) + 1 }), {});
   const quarantined = images.filter((im) => im.status === "quarantined");
   return html`<div class="image-status" aria-live="polite">
     <p>${Object.entries(counts).map(([s, n]) => html`<span class="stat"><${Badge} status=${s} /> ${n}</span> `)}</p>
     ${quarantined.length > 0 && html`<details open class="quarantine"><summary>${quarantined.length} quarantined: not shown to anyone</summary>
-      <ul>${quarantined.map((im) => html`<li><code>${im.id}</code>: ${im.reasons.map((r) => html`<code class="tag">${r}</code> `)}</li>`)}</ul>
+      <ul>${quarantined.map((im) => html`<li><code>${im.id}</code>: ${im.reasons.map((r) => html`<code class="tag">${r}</code> `)}
+        <${DeidReport} imageId=${im.id} /></li>`)}</ul>
     </details>`}
   </div>`;
 }
