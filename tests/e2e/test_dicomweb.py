@@ -167,6 +167,15 @@ def test_unpublished_edit_stays_with_the_owner(published: Any) -> None:
     eventually(lambda: owner_count() == len(ready), 60, "the new image indexed")
     assert sum(_value(s, "00201208") for s in _studies(reader, cid)) == len(FILES)
     assert sum(_value(s, "00201208") for s in _studies(published["anonymous"], cid)) == len(FILES)
+    # Through its UIDs too: the new image's study is the owner's alone.
+    seen = {_value(s, "0020000D") for s in _studies(reader, cid)}
+    extra = {_value(s, "0020000D") for s in _studies(owner, cid)} - seen
+    assert extra, "the new image is a study of its own"
+    for uid in extra:
+        assert owner.get(f"/dicomweb/studies/{uid}/metadata").status_code == 200
+        assert reader.get(f"/dicomweb/studies/{uid}/metadata").status_code == 404
+        assert published["anonymous"].get(f"/dicomweb/studies/{uid}").status_code == 404
+        assert reader.get(f"/dicomweb/studies/{uid}/series").json() == []
 
 
 def _orthanc_class() -> Any:

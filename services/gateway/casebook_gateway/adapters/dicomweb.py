@@ -20,6 +20,16 @@ _LIGHT = (images.c.id, images.c.case_id, images.c.study_uid, images.c.series_uid
           images.c.object_key, images.c.frames)
 
 
+_VISIBILITY = (cases.c.id, cases.c.owner_id, cases.c.listed_public, cases.c.visibility, cases.c.status,
+               cases.c.public_snapshot["image_ids"].label("image_ids"))
+
+
+def _case_rows(rows: Any) -> list[dict[str, Any]]:
+    return [{**{k: r[k] for k in ("id", "owner_id", "listed_public", "visibility", "status")},
+             "public_snapshot": {"image_ids": r["image_ids"] or []} if r["image_ids"] is not None else None}
+            for r in rows]
+
+
 async def candidate_cases(session: AsyncSession, viewer: Viewer, case_id: str | None = None
                           ) -> list[dict[str, Any]]:
     """Cases the caller might see (a superset: `core.can_view` decides), with the image ids of the published
@@ -31,23 +41,29 @@ async def candidate_cases(session: AsyncSession, viewer: Viewer, case_id: str | 
         who.append(true())
     elif viewer.is_editor:
         who.append(cases.c.visibility == Visibility.PUBLIC)
-    q = select(cases.c.id, cases.c.owner_id, cases.c.listed_public, cases.c.visibility, cases.c.status,
-               cases.c.public_snapshot["image_ids"].label("image_ids")).where(or_(*who))
+    q = select(*_VISIBILITY).where(or_(*who))
     if case_id is not None:
         q = q.where(cases.c.id == case_id)
-    rows = (await session.execute(q)).mappings()
-    return [{**{k: r[k] for k in ("id", "owner_id", "listed_public", "visibility", "status")},
-             "public_snapshot": {"image_ids": r["image_ids"] or []} if r["image_ids"] is not None else None}
-            for r in rows]
+    return _case_rows((await session.execute(q)).mappings())
 
 
-async def instances(session: AsyncSession, case_ids: Sequence[str], *, study_uid: str | None = None,
-                    series_uid: str | None = None, sop_uid: str | None = None) -> list[dict[str, Any]]:
-    """The indexed, ready DICOM instances of these cases (optionally of one study, series, instance)."""
+async def cases_by_id(session: AsyncSession, case_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """These cases, with the columns the visibility rule reads (as `candidate_cases`)."""
     if not case_ids:
         return []
-    q = select(*_LIGHT).where(images.c.case_id.in_(list(case_ids)), images.c.status == "ready",
-                              images.c.dicom_state == INDEXED)
+    q = select(*_VISIBILITY).where(cases.c.id.in_(list(case_ids)))
+    return _case_rows((await session.execute(q)).mappings())
+
+
+async def instances(session: AsyncSession, case_ids: Sequence[str] | None, *, study_uid: str | None = None,
+                    series_uid: str | None = None, sop_uid: str | None = None) -> list[dict[str, Any]]:
+    """The indexed, ready DICOM instances of these cases (None: of any case), optionally of one study, series
+    or instance (found through the UID indexes)."""
+    if case_ids is not None and not case_ids:
+        return []
+    q = select(*_LIGHT).where(images.c.status == "ready", images.c.dicom_state == INDEXED)
+    if case_ids is not None:
+        q = q.where(images.c.case_id.in_(list(case_ids)))
     if study_uid is not None:
         q = q.where(images.c.study_uid == study_uid)
     if series_uid is not None:

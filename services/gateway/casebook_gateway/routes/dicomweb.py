@@ -91,10 +91,16 @@ async def _visible(request: Request, user: Principal | None, *, case_id: str | N
             return []
     viewer = repo.viewer(user)
     async with request.app.state.runtime.db.sessions() as session:
-        cases = [c for c in await store.candidate_cases(session, viewer, case_id) if core.can_view(c, viewer)]
-        rows = await store.instances(session, [c["id"] for c in cases], study_uid=study, series_uid=series,
-                                     sop_uid=sop)
+        if study is None and series is None and sop is None:  # a search over the library (or one case)
+            cases = [c for c in await store.candidate_cases(session, viewer, case_id) if core.can_view(c, viewer)]
+            rows = await store.instances(session, [c["id"] for c in cases])
+        else:  # the UIDs find the instances first; only their cases are then checked
+            rows = await store.instances(session, [case_id] if case_id else None, study_uid=study,
+                                         series_uid=series, sop_uid=sop)
+            cases = [c for c in await store.cases_by_id(session, sorted({r["case_id"] for r in rows}))
+                     if core.can_view(c, viewer)]
     allowed = {c["id"]: repo.approved_images_only(c, user) for c in cases}
+    rows = [r for r in rows if r["case_id"] in allowed]
     return dicomweb.unique(
         dicomweb.Instance(image_id=r["id"], case_id=r["case_id"], study_uid=r["study_uid"], series_uid=r["series_uid"],
                           sop_uid=r["sop_uid"], sop_class_uid=r["sop_class_uid"],
