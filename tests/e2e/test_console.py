@@ -296,8 +296,8 @@ def test_contributor_editor_reader_through_the_console(browser: Any, tmp_path: P
     page.get_by_role("link", name="Exports").click()
     page.get_by_text(f"Presentation of “{title}”").wait_for()
 
-    # -- a reader without an account finds the case, scrolls the series and changes the window
-    reader, _ = browser("reader")
+    # -- a reader without an account, on a phone, finds the case, scrolls the series and changes the window
+    reader, _ = browser("reader", 390, 844)
     reader.goto("/library")
     reader.get_by_label("Search").fill(uid)
     reader.get_by_role("button", name="Search").click()
@@ -320,6 +320,8 @@ def test_contributor_editor_reader_through_the_console(browser: Any, tmp_path: P
     assert "window=400,1800,linear" in src and src != first
     reader.wait_for_function("() => { const i = document.querySelector('.cb-stack-image');"
                              " return i && i.complete && i.naturalWidth > 0; }")
+    overflow = reader.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the case page is {overflow}px wider than a phone"
     shot(reader, "09-reader-bone-window")
     assert reader.get_by_role("button", name="Publish").count() == 0
 
