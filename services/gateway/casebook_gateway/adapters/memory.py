@@ -58,8 +58,10 @@ class MemoryReadModel(MemoryStore):
                                         "decided_by": None, "decided_at": None}
 
     def add_image(self, image_id: str, case_id: str, *, status: str = "processing") -> None:
+        nulls = ("object_key", "media_type", "size", "sha256", "modality", "series_uid", "series_number",
+                 "series_description", "instance_number", "rows", "columns", "frames")
         self.images[image_id] = {"id": image_id, "case_id": case_id, "status": status, "reasons": [],
-                                 "object_key": None}
+                                 **dict.fromkeys(nulls)}
 
     def add_export(self, export_id: str, *, status: str = "queued") -> None:
         self.exports[export_id] = {"id": export_id, "status": status, "object_key": None, "expires_at": None,
