@@ -379,7 +379,7 @@ def burned_in_ct() -> bytes:
 def test_quarantine_rejection_and_an_edit_through_the_console(browser: Any, platform: Any, tmp_path: Path) -> None:
     uid = uuid.uuid4().hex[:8]
     title = f"Enchondroma of the hand {uid}"
-    page, _ = browser("contributor")
+    page, contributor = browser("contributor")
     mint(page, f"c{uid}", f"Dr Bo {uid}", ["contributor"])
     page.goto("/cases/new")
     page.get_by_label("Title").fill(title)
@@ -395,8 +395,14 @@ def test_quarantine_rejection_and_an_edit_through_the_console(browser: Any, plat
     good, burned = tmp_path / "good.dcm", tmp_path / "burned.dcm"
     good.write_bytes(ct_series(1)[0])
     burned.write_bytes(burned_in_ct())
-    page.locator("input[type=file]").set_input_files([str(good), str(burned)])
-    page.get_by_role("list", name="Uploads").get_by_text("1 image accepted, processing").nth(1).wait_for()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    contributor.expect(415, r"/uploads$")
+    page.locator("input[type=file]").set_input_files([str(good), str(burned), str(notes)])
+    uploads = page.get_by_role("list", name="Uploads")
+    uploads.get_by_text("1 image accepted, processing").nth(1).wait_for()
+    # a file that is no image is refused with the API's code, the others go on
+    uploads.locator("li", has_text="notes.txt").get_by_text("unsupported_media").wait_for()
 
     # the quarantined image is named with its reason; the ready one is shown
     quarantine = page.locator("details.quarantine")
