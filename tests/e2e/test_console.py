@@ -474,8 +474,16 @@ def test_quarantine_rejection_and_an_edit_through_the_console(browser: Any, plat
     revisions = page.locator("section[aria-labelledby=revs]")
     revisions.locator(".badge-pending").first.wait_for()
     assert revisions.locator("td.after", has_text="Lobulated lucent lesion").count() >= 1
+    # the rejected revision as it was frozen: its text without the later edit
+    rejected = revisions.locator("li", has=page.locator(".badge-rejected"))
+    rejected.locator("summary").click()
+    rejected.get_by_role("button", name=re.compile("as it was frozen")).click()
+    frozen = rejected.locator(".frozen")
+    frozen.wait_for()
+    assert "Finger swelling." in frozen.inner_text() and "Lobulated" not in frozen.inner_text()
     history = page.locator("section[aria-labelledby=hist]").inner_text()
     assert "rejected" in history and "incomplete_case" in history
+    page.locator(".cb-stack").wait_for(timeout=60_000)
     shot(page, "14-rejected-and-edited")
     page.get_by_role("link", name="My cases").click()
     assert page.get_by_label("Limits").inner_text().split("\n")[0].startswith("2 of 10")  # rejections are drafts

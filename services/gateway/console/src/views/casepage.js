@@ -158,6 +158,26 @@ function Sharing({ c, onChange }) {
   </div>`;
 }
 
+function Frozen({ caseId, n }) {
+  const [rev, setRev] = useState(null);
+  const [error, setError] = useState(null);
+  const show = async () => {
+    try {
+      setRev(await get(`/v1/cases/${caseId}/revisions/${n}`));
+    } catch (e) {
+      setError(e);
+    }
+  };
+  if (error) return html`<${ErrorBox} error=${error} />`;
+  if (!rev) return html`<button type="button" onClick=${show}>Show revision ${n} as it was frozen</button>`;
+  return html`<div class="frozen card" aria-label=${`Revision ${n} as frozen`}>
+    <h4>${rev.title}</h4>
+    <${Text} c=${rev} />
+    ${rev.studies.map((st) => html`<p class="prose"><strong>Study ${st.position} (${st.modality}).</strong> ${st.findings || "—"}</p>`)}
+    <p class="muted">${rev.image_ids.length} image${rev.image_ids.length === 1 ? "" : "s"} in this revision.</p>
+  </div>`;
+}
+
 function OwnerOnly({ c, revisions }) {
   const [history] = useLoad(() => get(`/v1/cases/${c.id}/history`).catch(() => null), [c.id, c.updated_at, c.status]);
   return html`
@@ -169,6 +189,7 @@ function OwnerOnly({ c, revisions }) {
             ${r.decided_at ? ` · decided ${when(r.decided_at)}${r.decided_by ? ` by ${r.decided_by}` : ""}` : ""}</summary>
           ${r.reasons.length > 0 && html`<ul>${r.reasons.map((x) => html`<li><code>${x.code}</code> ${x.message}</li>`)}</ul>`}
           <${Diff} diff=${r.diff} />
+          ${r.status !== "pending" && html`<${Frozen} caseId=${c.id} n=${r.n} />`}
         </details></li>`)}</ol>
     </section>`}
     ${history && html`<section class="card" aria-labelledby="hist">
