@@ -14,6 +14,9 @@ from pydantic import BaseModel
 from casebook_events.envelope import encode, make_envelope
 
 MAX_EVENT_BYTES = 1024 * 1024  # 1 MiB: an eighth of the topics' max.message.bytes
+# `case.anonymised` lists one salted digest per identifying word of its input; an input with more than this
+# is quarantined (`too_many_identifiers`) rather than published with a list that could outgrow the bound.
+MAX_IDENTIFIER_DIGESTS = 2000
 
 
 def encoded_size(event: BaseModel, *, key: str, producer: str = "gateway") -> int:

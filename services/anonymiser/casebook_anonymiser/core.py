@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 from casebook_anonymiser.deid import CaseKey
+from casebook_events.limits import MAX_IDENTIFIER_DIGESTS
 from casebook_platform.identifiers import identifier_digests
 
 
@@ -19,6 +20,11 @@ def digests_of(case_id: str, identifiers: list[str]) -> list[str]:
     names = [v for v in identifiers if "^" in v]
     return identifier_digests(case_id, names=[n.replace("^", " ") for n in names],
                               whole=[v for v in identifiers if "^" not in v])
+
+
+def digests_fit(digests: list[str]) -> bool:
+    """Whether `case.anonymised` can carry them under its stated size bound (past it the image is quarantined)."""
+    return len(digests) <= MAX_IDENTIFIER_DIGESTS
 
 
 def sha256(data: bytes) -> str:

@@ -20,7 +20,7 @@ from minio.error import S3Error
 from casebook_anonymiser import core
 from casebook_anonymiser.adapters import runs
 from casebook_anonymiser.deid import CaseKey
-from casebook_anonymiser.deid.result import PROCESSING_ERROR
+from casebook_anonymiser.deid.result import PROCESSING_ERROR, TOO_MANY_IDENTIFIERS
 from casebook_anonymiser.metrics import DomainMetrics
 from casebook_anonymiser.settings import Settings
 from casebook_anonymiser.worker import PROCESSING_TIMEOUT, ByteBudget, DeidPool, Outcome, TaskTimeout
@@ -52,6 +52,9 @@ def build_handlers(rt: Runtime, *, pool: DeidPool, domain: DomainMetrics) -> dic
                 result = await _deidentify(pool, src, dst, key, ocr=settings.deid_ocr,
                                            crash_limit=settings.deid_crash_limit)
             domain.seconds.observe(time.perf_counter() - started)
+            digests = core.digests_of(e.case_id, result.identifiers)
+            if result.status == "ready" and not core.digests_fit(digests):
+                result = Outcome("quarantined", [TOO_MANY_IDENTIFIERS], result.media_type, info=result.info)
             report = core.report_document(result.info, [] if result.status == "ready" else result.reasons)
             await rt.storage.put_bytes(rt.storage.images, core.report_key(e.case_id, e.image_id),
                                        json.dumps(report).encode(), "application/json")
@@ -61,7 +64,7 @@ def build_handlers(rt: Runtime, *, pool: DeidPool, domain: DomainMetrics) -> dic
                 await d.emit(CaseAnonymised(
                     case_id=e.case_id, image_id=e.image_id, study_id=e.study_id, object_key=out_key,
                     media_type=result.media_type, size=result.size, sha256=result.sha256,
-                    identifier_digests=core.digests_of(e.case_id, result.identifiers),
+                    identifier_digests=digests,
                     **core.anonymised_fields(result.info)), key=e.case_id)
                 await _finish(d, e, result, [], out_key=out_key, size_out=result.size)
                 domain.deidentified.inc()

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from casebook_events import TOPICS, ExportCase, ExportImage, ExportManifest, ExportSeries, ExportStudy, TopicSpec
 from casebook_events import events as ev
 from casebook_events.claims import MAX_MANIFEST_BYTES
-from casebook_events.limits import MAX_EVENT_BYTES, encoded_size
+from casebook_events.limits import MAX_EVENT_BYTES, MAX_IDENTIFIER_DIGESTS, encoded_size
 from casebook_gateway import core as gateway_core
 from casebook_gateway.schemas import CaseCreate, StudyCreate
 from casebook_gateway.settings import Settings as GatewaySettings
@@ -61,9 +61,9 @@ USER = "u" * 200
 # Codes the services write themselves (reason codes, actions, flags, field names) from fixed sets.
 CODE = "k" * 40
 CODES = 40
-# NOT enforced by a producer yet: the anonymiser lists one digest per identifying word it saw. Stated here as
-# what an image realistically holds; the anonymiser has to cap it (or quarantine past it) for this to be a bound.
-IDENTIFIER_DIGESTS = 2000
+# The anonymiser lists one digest per identifying word it saw and quarantines an input with more than this
+# (`too_many_identifiers`; tests/unit/anonymiser/test_identifier_limit.py).
+IDENTIFIER_DIGESTS = MAX_IDENTIFIER_DIGESTS
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 

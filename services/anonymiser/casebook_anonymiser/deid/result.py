@@ -17,6 +17,7 @@ OCR_FRAME_LIMIT = "ocr_frame_limit"
 STRUCTURE_CHECK_FAILED = "structure_check_failed"
 PROCESSING_ERROR = "processing_error"
 PROCESSING_TIMEOUT = "processing_timeout"  # set by the service's worker pool, not by this package
+TOO_MANY_IDENTIFIERS = "too_many_identifiers"  # set by the service: more identifying words than an event carries
 
 REASON_CODES: frozenset[str] = frozenset(
     {
@@ -31,6 +32,7 @@ REASON_CODES: frozenset[str] = frozenset(
         STRUCTURE_CHECK_FAILED,
         PROCESSING_ERROR,
         PROCESSING_TIMEOUT,
+        TOO_MANY_IDENTIFIERS,
     }
 )
 

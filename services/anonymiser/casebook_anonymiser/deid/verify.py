@@ -114,9 +114,11 @@ class Secrets:
     def name(self, value: str) -> None:
         """A person name (PN), with its components and ideographic/phonetic groups."""
         value = _own_pseudonym(value)
-        whole = " ".join(p for p in re.split(r"[\^=]", value) if p.strip()).strip()
-        if whole:
-            self.text_ids.add(whole)
+        parts = [p.strip() for p in re.split(r"[\^=]", value) if p.strip()]
+        if parts:
+            # Handed back in PN form (`^` between components) so the case-text scan also digests each word:
+            # a surname alone in a case's text is caught, not only the whole name.
+            self.text_ids.add("^".join(parts))
             self.strict_parts.append(value)
 
     def strict(self, value: str) -> None:
