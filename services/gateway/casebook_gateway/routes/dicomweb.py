@@ -32,6 +32,7 @@ class DicomJSONResponse(JSONResponse):
 
 _CHUNK = 256 * 1024
 _AHEAD = 4  # objects opened ahead of the one being sent
+_SEND_CHUNK = 1024 * 1024  # fewer, larger writes: each read of the store is a hop to a worker thread
 _JSON_LIST = {"application/dicom+json": {"schema": {"type": "array", "items": {"type": "object"}}}}
 _QIDO_DOC: dict[int | str, dict[str, Any]] = {200: {"description": "Matching results as DICOM JSON (PS3.18 F.2); "
                                                    "an empty array when nothing matches", "content": _JSON_LIST}}
@@ -225,7 +226,7 @@ async def _stream_instances(storage: Any, instances: Sequence[dicomweb.Instance]
             try:
                 yield dicomweb.part_head(boundary, f"application/dicom; transfer-syntax={inst.transfer_syntax_uid}",
                                          inst.size or None)
-                while chunk := await asyncio.to_thread(resp.read, _CHUNK):
+                while chunk := await asyncio.to_thread(resp.read, _SEND_CHUNK):
                     yield chunk
                 yield dicomweb.part_tail()
             finally:
