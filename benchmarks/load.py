@@ -187,13 +187,13 @@ def print_split(title: str, rows: list[tuple[str, float, float]], poll_ms: float
 
 
 def sustained(base: str, stack: Any, files: list[bytes], *, contributors: int, per: int, min_images: int,
-              min_seconds: float, window: int = 1) -> tuple[Tracker, float, float]:
+              min_seconds: float, window: int = 1, name: str = "load") -> tuple[Tracker, float, float]:
     """K contributors, each with at most `window` studies in flight, until both minimums are met.
 
     Returns the tracker, the start time and the time of the last upload (wall clock).
     """
     t = Tracker()
-    people = [Contributor(base, stack, f"load{i}") for i in range(contributors)]
+    people = [Contributor(base, stack, f"{name}{i}") for i in range(contributors)]
     start = time.time()
     counter = {"sent": 0}
     stop = threading.Event()
@@ -238,9 +238,9 @@ def sustained(base: str, stack: Any, files: list[bytes], *, contributors: int, p
     return t, start, last_upload
 
 
-def one_zip(base: str, stack: Any, files: list[bytes]) -> float:
+def one_zip(base: str, stack: Any, files: list[bytes], name: str = "study") -> float:
     """Seconds from the start of one zip upload of `files` until every image in it is ready."""
-    c = Contributor(base, stack, "study")
+    c = Contributor(base, stack, name)
     t = Tracker()
     body = _zip(files)
     ids = c.upload(body, "study.zip", t)
@@ -292,10 +292,10 @@ def scale_out(base: str, stack: Any, procs: dict[str, Any], templates: list[byte
                 if sum(map(len, held)) == partitions and all(held):
                     break
                 time.sleep(0.5)
-            one_zip(base, stack, unique_copies(templates, 2 * per))  # workers warm (OCR models loaded)
+            one_zip(base, stack, unique_copies(templates, 2 * per), name=f"warm{n}")  # OCR models loaded
             before = [scrape(r.url) for r in replicas]
             t, start, _ = sustained(base, stack, templates, contributors=contributors, per=per, min_images=images,
-                                    min_seconds=seconds)
+                                    min_seconds=seconds, name=f"scale{n}-")
             rate = len(t.sent) / (max(t.ready.values()) - start) * 60
             key = ("casebook_events_processed_total", '{service="anonymiser",topic="case.uploaded"}')
             per_replica = [{"port": r.port, "partitions": assigned(r.url),
@@ -525,7 +525,7 @@ def main(argv: list[str]) -> None:
 
     with bench_stack(("gateway", "anonymiser")) as (stack, procs):
         base = procs["gateway"].url
-        one_zip(base, stack, unique_copies(templates, 20))  # connections, pools, group joins
+        one_zip(base, stack, unique_copies(templates, 20), name="warm")  # connections, pools, group joins
         light_before = {s: scrape(p.url) for s, p in procs.items()}
         light_t = light_load(base, stack, unique_copies(templates, light_n))
         light_hist = {s: histograms(light_before[s], scrape(p.url)) for s, p in procs.items()}
