@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import tempfile
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import IO, Annotated, Any, BinaryIO, Literal, cast
 
 from fastapi import APIRouter, Path, Query, Request
@@ -311,13 +311,34 @@ def _spool(storage: Any, key: str, memory: int) -> IO[bytes]:
     return cast(IO[bytes], spool)
 
 
-def _frames(storage: Any, key: str, indexes: Sequence[int], memory: int) -> list[bytes]:
-    with _spool(storage, key, memory) as f:
-        out = []
-        for i in indexes:
-            f.seek(0)
-            out.append(pixel_array(cast(BinaryIO, f), index=i, raw=True).tobytes())
-        return out
+_DECODE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, NotImplementedError, RuntimeError)
+
+
+class _Frames:
+    """The asked frames of one object, decoded one at a time as the response is sent (a thousand frames of a
+    large multi-frame object never sit in memory together). The first frame is decoded before the answer
+    starts, so that an object that cannot be decoded answers 422 rather than a cut-off body."""
+
+    def __init__(self, storage: Any, key: str, indexes: Sequence[int], memory: int) -> None:
+        self.file = _spool(storage, key, memory)
+        self.indexes = list(indexes)
+        try:
+            self.first = self._decode(self.indexes[0])
+        except BaseException:
+            self.file.close()
+            raise
+
+    def _decode(self, index: int) -> bytes:
+        self.file.seek(0)
+        return bytes(pixel_array(cast(BinaryIO, self.file), index=index, raw=True).tobytes())
+
+    def parts(self) -> Iterator[bytes]:
+        try:
+            yield self.first
+            for index in self.indexes[1:]:
+                yield self._decode(index)
+        finally:
+            self.file.close()
 
 
 def _render(storage: Any, key: str, index: int, memory: int, ask: dicomweb.RenderRequest) -> Any:
@@ -335,12 +356,13 @@ async def retrieve_frames(study: StudyUid, series: SeriesUid, sop: SopUid, frame
     dicomweb.check_frames(indexes, inst.frames)
     rt, settings = request.app.state.runtime, request.app.state.settings
     try:
-        data = await asyncio.to_thread(_frames, rt.storage, inst.object_key, indexes, settings.dicomweb_spool_bytes)
-    except (ValueError, TypeError, KeyError, AttributeError, NotImplementedError, RuntimeError) as exc:
+        frames_of = await asyncio.to_thread(_Frames, rt.storage, inst.object_key, indexes,
+                                            settings.dicomweb_spool_bytes)
+    except _DECODE_ERRORS as exc:
         raise ApiError(422, "not_renderable", f"the frames could not be decoded: {exc}") from exc
     boundary = dicomweb.boundary()
     part = f"application/octet-stream; transfer-syntax={dicomweb.EXPLICIT_LITTLE}"
-    return StreamingResponse(dicomweb.multipart(boundary, [(part, d) for d in data]),
+    return StreamingResponse(dicomweb.multipart(boundary, ((part, d) for d in frames_of.parts())),
                              media_type=dicomweb.multipart_type("application/octet-stream", boundary))
 
 
