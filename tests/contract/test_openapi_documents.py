@@ -31,6 +31,15 @@ CONTRACT = [
     ("POST", "/v1/playlists"), ("POST", "/v1/playlists/{playlist_id}/items"), ("GET", "/v1/playlists/{playlist_id}"),
     ("POST", "/v1/cases/{case_id}/exports"), ("POST", "/v1/playlists/{playlist_id}/exports"),
     ("GET", "/v1/exports/{export_id}"), ("GET", "/v1/me"), ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
+    # DICOMweb (PS3.18): QIDO-RS searches, WADO-RS instances, metadata, frames and rendered images
+    *[("GET", f"/dicomweb{p}") for p in (
+        "/studies", "/series", "/instances", "/studies/{study}/series", "/studies/{study}/instances",
+        "/studies/{study}/series/{series}/instances", "/studies/{study}", "/studies/{study}/metadata",
+        "/studies/{study}/series/{series}", "/studies/{study}/series/{series}/metadata",
+        "/studies/{study}/series/{series}/instances/{sop}", "/studies/{study}/series/{series}/instances/{sop}/metadata",
+        "/studies/{study}/series/{series}/instances/{sop}/frames/{frames}",
+        "/studies/{study}/series/{series}/instances/{sop}/rendered",
+        "/studies/{study}/series/{series}/instances/{sop}/frames/{frames}/rendered")],
 ]
 
 
@@ -111,3 +120,23 @@ def test_forwarded_schemas_keep_their_references(gateway_doc: dict[str, Any]) ->
     names = set(gateway_doc["components"]["schemas"])
     for ref in {part.split('"')[0] for part in text.split('"#/components/schemas/')[1:]}:
         assert ref in names, ref
+
+
+def test_dicomweb_operations_document_their_media_types(gateway_doc: dict[str, Any]) -> None:
+    """Each DICOMweb answer names its media type (DICOM JSON, multipart/related of DICOM or frames, images);
+    everything but a search can be 404."""
+    for path, ops in gateway_doc["paths"].items():
+        if not path.startswith("/dicomweb"):
+            continue
+        responses = ops["get"]["responses"]
+        content = set(responses["200"]["content"])
+        search = path.rsplit("/", 1)[-1] in ("studies", "series", "instances")
+        if path.endswith("/rendered"):
+            assert content == {"image/jpeg", "image/png"}, path
+        elif path.endswith("/metadata") or search:
+            assert content == {"application/dicom+json"}, path
+        elif "/frames/" in path:
+            assert content == {'multipart/related; type="application/octet-stream"'}, path
+        else:
+            assert content == {'multipart/related; type="application/dicom"'}, path
+        assert search or "404" in responses, path
