@@ -105,7 +105,12 @@ def browsing(base: str) -> Iterator[Any]:
 
 
 def shot(page: Any, name: str) -> None:
+    """A screenshot of the whole page, and axe-core's accessibility check of what it shows."""
+    from web_browser import accessibility_violations
+
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    violations = accessibility_violations(page)
+    assert violations == [], f"{name}: {violations}"
 
 
 def ct_series(n: int) -> list[bytes]:

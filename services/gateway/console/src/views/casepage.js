@@ -35,8 +35,10 @@ function Facts({ c }) {
   </dl>`;
 }
 
-function Text({ c }) {
-  const block = (title, text) => text ? html`<section><h3>${title}</h3><p class="prose">${text}</p></section>` : null;
+// `level`: the heading level of its sections, under the page's h1 (2) or a frozen revision's h3 (4).
+function Text({ c, level = 2 }) {
+  const H = `h${level}`;
+  const block = (title, text) => text ? html`<section><${H} class="text-h">${title}</${H}><p class="prose">${text}</p></section>` : null;
   return html`<div class="text">
     ${block("Presentation", c.presentation)}
     <${Facts} c=${c} />
@@ -171,8 +173,8 @@ function Frozen({ caseId, n }) {
   if (error) return html`<${ErrorBox} error=${error} />`;
   if (!rev) return html`<button type="button" onClick=${show}>Show revision ${n} as it was frozen</button>`;
   return html`<div class="frozen card" aria-label=${`Revision ${n} as frozen`}>
-    <h4>${rev.title}</h4>
-    <${Text} c=${rev} />
+    <h3>${rev.title}</h3>
+    <${Text} c=${rev} level=${4} />
     ${rev.studies.map((st) => html`<p class="prose"><strong>Study ${st.position} (${st.modality}).</strong> ${st.findings || "—"}</p>`)}
     <p class="muted">${rev.image_ids.length} image${rev.image_ids.length === 1 ? "" : "s"} in this revision.</p>
   </div>`;
