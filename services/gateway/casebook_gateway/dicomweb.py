@@ -45,7 +45,6 @@ def default_return(level: str, path_uids: int) -> tuple[str, ...]:
     if level == "instance" and path_uids < 2:
         extra += SERIES_ATTRS
     return DEFAULT_RETURN[level] + extra
-NATIVE_SYNTAXES = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99"})
 EXPLICIT_LITTLE = "1.2.840.10008.1.2.1"
 # Binary values longer than this are bulk data: left out of the metadata (the frames resources serve pixels).
 BULK_THRESHOLD = 1024
