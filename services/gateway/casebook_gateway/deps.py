@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import httpx
 from fastapi import Depends, Request
 
 from casebook_gateway.metrics import DomainMetrics
@@ -25,7 +26,14 @@ def get_domain(request: Request) -> DomainMetrics:
     return domain
 
 
+def get_http(request: Request) -> httpx.AsyncClient:
+    """The client the gateway calls the services behind it with (opened by the lifespan)."""
+    client: httpx.AsyncClient = request.app.state.http
+    return client
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+HttpDep = Annotated[httpx.AsyncClient, Depends(get_http)]
 DomainDep = Annotated[DomainMetrics, Depends(get_domain)]
 
-__all__ = ["DomainDep", "RuntimeDep", "SessionDep", "SettingsDep", "get_domain", "get_settings"]
+__all__ = ["DomainDep", "HttpDep", "RuntimeDep", "SessionDep", "SettingsDep", "get_domain", "get_http", "get_settings"]

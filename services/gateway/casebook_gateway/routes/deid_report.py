@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from minio.error import S3Error
 
 from casebook_gateway import repo
 from casebook_gateway.adapters import imagestore
+from casebook_gateway.deps import RuntimeDep
 from casebook_gateway.schemas import DeidReport
 from casebook_platform.auth import MaybeUser
 from casebook_platform.errors import ApiError
@@ -20,13 +21,12 @@ REPORT_SUFFIX = ".deid-report.json"  # written by the anonymiser beside the imag
 
 @router.get("/images/{image_id}/deid-report", response_model=DeidReport,
             summary="What de-identification did to an image (owner, editors)")
-async def deid_report(image_id: str, request: Request, user: MaybeUser) -> DeidReport:
+async def deid_report(image_id: str, rt: RuntimeDep, user: MaybeUser) -> DeidReport:
     """Attributes kept, removed and rewritten (keywords only), text regions redacted, quarantine reasons.
 
     Raises: 404 `not_found` (no such image, or the caller may not see its case), 403 `not_owner`
     (a reader who is neither the owner nor an editor), 409 `not_ready` (still being de-identified).
     """
-    rt = request.app.state.runtime
     async with rt.db.sessions() as session:
         im = await imagestore.get_image(session, image_id)
         if im is None or im["status"] == "receiving":

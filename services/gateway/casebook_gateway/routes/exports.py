@@ -19,10 +19,13 @@ from casebook_events import (
 )
 from casebook_gateway import core, repo
 from casebook_gateway.adapters import imagestore, listings, manifests
+from casebook_gateway.deps import DomainDep, HttpDep, RuntimeDep, SettingsDep
+from casebook_gateway.metrics import DomainMetrics
 from casebook_gateway.routes.playlists import load_playlist, playlist_cases
 from casebook_gateway.schemas import ExportCreate, ExportOut, PlaylistExportCreate
 from casebook_platform.auth import CurrentUser, Principal, require_role
 from casebook_platform.errors import ApiError
+from casebook_platform.service import Runtime
 
 router = APIRouter(prefix="/v1", tags=["exports"])
 
@@ -58,10 +61,9 @@ async def export_case(session: Any, case: dict[str, Any], *, public_version: boo
                       studies=studies_out)
 
 
-async def _queue(request: Request, session: Any, user: Principal, *, kind: str, title: str,
+async def _queue(rt: Runtime, domain: DomainMetrics, session: Any, user: Principal, *, kind: str, title: str,
                  export_cases: list[ExportCase], case_id: str | None = None, playlist_id: str | None = None
                  ) -> ExportOut:
-    rt = request.app.state.runtime
     export_id = repo.new_id("x")
     fp = core.fingerprint({"kind": kind, "cases": [c.model_dump(mode="json") for c in export_cases]})
     # Claim check: the content goes to the object store, the event only names it (issue 15).
@@ -80,14 +82,14 @@ async def _queue(request: Request, session: Any, user: Principal, *, kind: str, 
     except BaseException:
         await manifests.discard(rt.storage, claim)
         raise
-    request.app.state.domain.exports_requested.labels(kind).inc()
+    domain.exports_requested.labels(kind).inc()
     return ExportOut(id=export_id, status="queued", progress=0.0)
 
 
 @router.post("/cases/{case_id}/exports", status_code=202, response_model=ExportOut,
              summary="Originals (owner) or an offline presentation (supporters, public cases)")
-async def request_case_export(case_id: str, body: ExportCreate, request: Request, user: CurrentUser) -> ExportOut:
-    rt = request.app.state.runtime
+async def request_case_export(case_id: str, body: ExportCreate, rt: RuntimeDep, domain: DomainDep,
+                              user: CurrentUser) -> ExportOut:
     async with rt.db.transaction() as session:
         case = await repo.load_case(session, case_id, user)
         if body.kind == "originals":
@@ -97,15 +99,14 @@ async def request_case_export(case_id: str, body: ExportCreate, request: Request
             if not case["listed_public"]:
                 raise ApiError(422, "not_public", "presentations are offered for approved public cases")
         ec = await export_case(session, case, public_version=body.kind == "presentation")
-        return await _queue(request, session, user, kind=body.kind, title=ec.case.title, export_cases=[ec],
+        return await _queue(rt, domain, session, user, kind=body.kind, title=ec.case.title, export_cases=[ec],
                             case_id=case_id)
 
 
 @router.post("/playlists/{playlist_id}/exports", status_code=202, response_model=ExportOut,
              summary="An offline presentation of a whole playlist (supporters)")
-async def request_playlist_export(playlist_id: str, request: Request, user: CurrentUser,
+async def request_playlist_export(playlist_id: str, rt: RuntimeDep, domain: DomainDep, user: CurrentUser,
                                   body: PlaylistExportCreate | None = None) -> ExportOut:
-    rt = request.app.state.runtime
     async with rt.db.transaction() as session:
         pl = await load_playlist(session, playlist_id, user)
         require_role(user, "supporter")
@@ -114,20 +115,19 @@ async def request_playlist_export(playlist_id: str, request: Request, user: Curr
             raise ApiError(422, "empty_playlist", "the playlist has no public cases to export")
         rows = await listings.cases_by_id(session, [i["id"] for i in items])
         ecs = [await export_case(session, rows[i["id"]], public_version=True) for i in items if i["id"] in rows]
-        return await _queue(request, session, user, kind="presentation", title=pl["title"], export_cases=ecs,
+        return await _queue(rt, domain, session, user, kind="presentation", title=pl["title"], export_cases=ecs,
                             playlist_id=playlist_id)
 
 
 @router.get("/exports/{export_id}", response_model=ExportOut, summary="An export's status and download link")
-async def get_export(export_id: str, request: Request, user: CurrentUser) -> ExportOut:
-    rt = request.app.state.runtime
+async def get_export(export_id: str, request: Request, rt: RuntimeDep, settings: SettingsDep, client: HttpDep,
+                     user: CurrentUser) -> ExportOut:
     async with rt.db.sessions() as session:
         row = await listings.get_export(session, export_id)
     if row is None or (row["requested_by"] != user.id and not user.has("admin")):
         raise ApiError(404, "not_found", "no such export")
-    client: httpx.AsyncClient = request.app.state.http
     try:
-        r = await client.get(f"{request.app.state.settings.gateway_export_url}/v1/exports/{export_id}",
+        r = await client.get(f"{settings.gateway_export_url}/v1/exports/{export_id}",
                              headers={"authorization": request.headers.get("authorization", "")})
         if r.status_code == 200:
             return ExportOut.model_validate(r.json())

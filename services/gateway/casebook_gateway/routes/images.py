@@ -16,6 +16,7 @@ from fastapi.responses import StreamingResponse
 from casebook_events import CaseUploaded
 from casebook_gateway import core, ingest, repo
 from casebook_gateway.adapters import imagestore
+from casebook_gateway.deps import DomainDep, RuntimeDep, SettingsDep
 from casebook_gateway.schemas import ImageOut, RejectedMember, StudyCreate, StudyOut, UploadAccepted
 from casebook_platform import media
 from casebook_platform.auth import CurrentUser, MaybeUser
@@ -31,8 +32,7 @@ _UPLOAD_DOC: dict[str, Any] = {"requestBody": {"required": True, "content": {"mu
 
 
 @router.post("/cases/{case_id}/studies", status_code=201, response_model=StudyOut, summary="Add a study (owner)")
-async def create_study(case_id: str, body: StudyCreate, request: Request, user: CurrentUser) -> StudyOut:
-    rt = request.app.state.runtime
+async def create_study(case_id: str, body: StudyCreate, rt: RuntimeDep, user: CurrentUser) -> StudyOut:
     async with rt.db.transaction() as session:
         case = await repo.load_case(session, case_id, user, lock=True)
         repo.require_owner(case, user)
@@ -152,9 +152,8 @@ def _discard_late(future: asyncio.Future[tuple[list[ingest.Accepted], list[Rejec
                  422: {"description": "`invalid_dicom` / `invalid_image` (a single file), `unsafe_archive` (the "
                                       "zip itself; a refused member is named in `rejected` instead)"}},
              summary="Upload a DICOM file, a zip of DICOM files, or a JPEG/PNG")
-async def upload(case_id: str, study_id: str, request: Request, user: CurrentUser) -> UploadAccepted:
-    rt = request.app.state.runtime
-    settings = request.app.state.settings
+async def upload(case_id: str, study_id: str, request: Request, rt: RuntimeDep, settings: SettingsDep,
+                 domain: DomainDep, user: CurrentUser) -> UploadAccepted:
     async with rt.db.sessions() as session:
         case = await repo.load_case(session, case_id, user)
         repo.require_owner(case, user)
@@ -200,7 +199,7 @@ async def upload(case_id: str, study_id: str, request: Request, user: CurrentUse
                     key=case_id)
                 out.append({"id": image_id, "status": "processing"})
         rt.relay.nudge()
-        request.app.state.domain.uploads.inc(len(rows))
+        domain.uploads.inc(len(rows))
     finally:
         for a in accepted:
             a.path.unlink(missing_ok=True)
@@ -214,8 +213,7 @@ def _image_out(im: Mapping[str, Any], series: dict[str, Any]) -> ImageOut:
 
 
 @router.get("/cases/{case_id}/images", response_model=list[ImageOut], summary="The images of a case, in order")
-async def list_images(case_id: str, request: Request, user: MaybeUser) -> list[ImageOut]:
-    rt = request.app.state.runtime
+async def list_images(case_id: str, rt: RuntimeDep, user: MaybeUser) -> list[ImageOut]:
     async with rt.db.sessions() as session:
         case = await repo.load_case(session, case_id, user)
         rows = await imagestore.images_of(session, case_id)
@@ -236,8 +234,7 @@ async def list_images(case_id: str, request: Request, user: MaybeUser) -> list[I
 
 @router.get("/images/{image_id}", summary="The de-identified image (DICOM, PNG or JPEG)",
             responses={200: {"content": {"application/dicom": {}, "image/png": {}, "image/jpeg": {}}}})
-async def get_image(image_id: str, request: Request, user: MaybeUser) -> StreamingResponse:
-    rt = request.app.state.runtime
+async def get_image(image_id: str, rt: RuntimeDep, user: MaybeUser) -> StreamingResponse:
     async with rt.db.sessions() as session:
         im = await imagestore.get_image(session, image_id)
         if im is None:
