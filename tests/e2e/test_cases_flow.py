@@ -16,6 +16,12 @@ def test_me_and_tokens(users: Any, anonymous: Any) -> None:
     r = alice.get("/v1/me")
     assert r.status_code == 200
     assert r.json()["id"] == alice.id and r.json()["roles"] == ["contributor", "supporter"]
+    assert r.json()["limits"] == {"drafts": {"used": 0, "max": 10}, "unlisted": {"used": 0, "max": 10}}
+    alice.create_case()
+    alice.create_case(visibility="unlisted")
+    alice.create_case()
+    limits = alice.get("/v1/me").json()["limits"]
+    assert limits == {"drafts": {"used": 2, "max": 10}, "unlisted": {"used": 1, "max": 10}}
     r = anonymous.get("/v1/me")
     assert r.status_code == 401 and error_code(r) == "unauthenticated"
 

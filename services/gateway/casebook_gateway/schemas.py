@@ -268,10 +268,21 @@ class ExportOut(BaseModel):
     size: int | None = None
 
 
+class Limit(BaseModel):
+    used: int = Field(description="Cases the caller holds of this kind now.")
+    max: int = Field(description="Most they may hold (409 `draft_limit_reached` / `unlisted_limit_reached` past it).")
+
+
+class MyLimits(BaseModel):
+    drafts: Limit
+    unlisted: Limit
+
+
 class Me(BaseModel):
     id: str
     name: str
     roles: list[str]
+    limits: MyLimits = Field(description="How much of the draft and unlisted limits the caller uses.")
 
 
 class TextRegion(BaseModel):

@@ -97,7 +97,10 @@ export function mountStack(el, options) {
     const b = make("button", "cb-stack-preset", (i < 9 ? i + 1 + " " : "") + p.name);
     b.type = "button";
     b.dataset.preset = p.name;
-    b.title = p.name + " (centre " + p.center + ", width " + p.width + ")";
+    // A preset without a window ("As stored") shows the file's own; say so rather than "centre null".
+    b.title = p.center == null || p.width == null
+      ? p.name + " (the window stored in the file)"
+      : p.name + " (centre " + p.center + ", width " + p.width + ")";
     b.addEventListener("click", () => setPreset(p.name));
     toolbar.append(b);
     return b;

@@ -2,9 +2,6 @@
 import { all } from "../api.js";
 import { Badge, ErrorBox, html, Link, Loading, useLoad, when } from "../ui.js";
 
-// The contract's limits (API.md: 409 past 10 of each).
-export const DRAFT_LIMIT = 10;
-export const UNLISTED_LIMIT = 10;
 
 const GROUPS = [
   { key: "draft", title: "Drafts", test: (c) => c.visibility === "draft" },
@@ -29,6 +26,9 @@ export function MyCases({ me }) {
   const drafts = cases.filter(GROUPS[0].test).length;
   const unlisted = cases.filter(GROUPS[1].test).length;
   const other = cases.filter((c) => !GROUPS.some((g) => g.test(c)));
+  // The counts come from the list just read; the limits from GET /v1/me (the gateway's settings).
+  const draftMax = me.limits.drafts.max;
+  const unlistedMax = me.limits.unlisted.max;
   return html`<section>
     <div class="title-row">
       <h1>My cases</h1>
@@ -36,8 +36,8 @@ export function MyCases({ me }) {
       html`<${Link} class="button" href="/cases/new">New case</${Link}>`}
     </div>
     <ul class="limits" aria-label="Limits">
-      <li class=${drafts >= DRAFT_LIMIT ? "full" : ""}><strong>${drafts} of ${DRAFT_LIMIT}</strong> drafts</li>
-      <li class=${unlisted >= UNLISTED_LIMIT ? "full" : ""}><strong>${unlisted} of ${UNLISTED_LIMIT}</strong> unlisted</li>
+      <li class=${drafts >= draftMax ? "full" : ""}><strong>${drafts} of ${draftMax}</strong> drafts</li>
+      <li class=${unlisted >= unlistedMax ? "full" : ""}><strong>${unlisted} of ${unlistedMax}</strong> unlisted</li>
     </ul>
     ${cases.length === 0 && html`<p>You have no cases yet.</p>`}
     ${[...GROUPS.map((g) => ({ ...g, items: cases.filter(g.test) })), { key: "other", title: "Other", items: other }]
