@@ -55,7 +55,6 @@ ERRORS: ErrorTable = {
     ("POST", "/v1/playlists/{playlist_id}/exports"): {403: ["role_required"], 404: ["not_found"],
                                                      422: ["empty_playlist"]},
     ("GET", "/v1/exports/{export_id}"): {404: ["not_found"]},
-    ("POST", "/v1/dev/tokens"): {},  # embedded mode only (routes/dev_tokens.py)
     **{("GET", f"/dicomweb{p}"): {400: ["invalid_request"]} for p in (  # QIDO-RS: nothing visible is an empty list
         "/studies", "/series", "/instances", "/studies/{study}/series", "/studies/{study}/instances",
         "/studies/{study}/series/{series}/instances")},
@@ -67,6 +66,7 @@ ERRORS: ErrorTable = {
     **{("GET", f"/dicomweb/studies/{{study}}/series/{{series}}/instances/{{sop}}{p}"): {
         400: ["invalid_request"], 404: ["not_found"], 406: ["not_acceptable"], 422: ["not_renderable"]}
        for p in ("/rendered", "/frames/{frames}/rendered")},
+    ("POST", "/v1/dev/tokens"): {},  # embedded mode only (routes/dev_tokens.py)
 }
 
 _CASE = {"case_id": "$response.body#/id"}
