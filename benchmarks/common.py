@@ -112,9 +112,10 @@ _copies_lock = threading.Lock()
 
 
 def _mark_pixels(ds: Any, i: int) -> None:
-    """Make copy `i`'s pixels its own, as a viewer shows them: 20 values along the first row are moved by an
-    eighth of the image's range where bit k of `i` is set. Real slices differ everywhere; without this
-    every copy of one template would show the text check the very same picture, which it reads once."""
+    """Make copy `i`'s pixels its own, as a viewer shows them: 20 values in the middle of the image are moved
+    by an eighth of its range where bit k of `i` is set (the middle: redacting burned-in text at the edges
+    must not make two copies alike again). Real slices differ everywhere; without this every copy of one
+    template would show the text check the very same picture, which it reads once."""
     import numpy as np
 
     if "PixelData" not in ds or ds.file_meta.TransferSyntaxUID.is_compressed:
@@ -126,10 +127,11 @@ def _mark_pixels(ds: Any, i: int) -> None:
     arr = np.frombuffer(ds.PixelData, dtype=f"<{'i' if signed else 'u'}{bits // 8}").copy()
     lo, hi = int(arr.min()), int(arr.max())
     delta = max(1, (hi - lo) // 8)
-    for bit in range(min(20, arr.size)):
+    middle = arr.size // 2
+    for bit in range(min(20, arr.size - middle)):
         if (i >> bit) & 1:
-            v = int(arr[bit])
-            arr[bit] = v + delta if v + delta <= hi else max(lo, v - delta)
+            v = int(arr[middle + bit])
+            arr[middle + bit] = v + delta if v + delta <= hi else max(lo, v - delta)
     ds.PixelData = arr.tobytes()
 
 
