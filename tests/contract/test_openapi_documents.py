@@ -31,6 +31,7 @@ CONTRACT = [
     ("POST", "/v1/playlists"), ("POST", "/v1/playlists/{playlist_id}/items"), ("GET", "/v1/playlists/{playlist_id}"),
     ("POST", "/v1/cases/{case_id}/exports"), ("POST", "/v1/playlists/{playlist_id}/exports"),
     ("GET", "/v1/exports/{export_id}"), ("GET", "/v1/me"), ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
+    ("GET", "/"),  # the browser console (text/html)
     # DICOMweb (PS3.18): QIDO-RS searches, WADO-RS instances, metadata, frames and rendered images
     *[("GET", f"/dicomweb{p}") for p in (
         "/studies", "/series", "/instances", "/studies/{study}/series", "/studies/{study}/instances",

@@ -79,7 +79,10 @@ def mount_console(app: FastAPI, dist: Path = DIST) -> None:
     if assets.is_dir():
         app.mount(ASSETS_URL, StaticFiles(directory=assets), name="console-assets")
 
-    @app.get("/", include_in_schema=False, response_model=None)
+    @app.get("/", response_model=None, response_class=HTMLResponse, tags=["console"],
+             summary="The browser console (an HTML page)",
+             responses={200: {"description": "The console's page, built on the public API only; without a build, "
+                                             "a page saying how to build it.", "content": {"text/html": {}}}})
     async def console() -> FileResponse | HTMLResponse:
         if index.is_file():
             return _index_response(index)

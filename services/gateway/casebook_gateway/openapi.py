@@ -26,6 +26,7 @@ _UPLOAD_422 = ["invalid_request", "invalid_dicom", "invalid_image", "unsafe_arch
 
 ERRORS: ErrorTable = {
     ("GET", "/v1/me"): {},
+    ("GET", "/"): {},  # the browser console (console.py)
     ("POST", "/v1/cases"): {403: ["role_required"], 409: _LIMITS},
     ("GET", "/v1/cases"): {},
     ("GET", "/v1/cases/{case_id}"): {404: ["not_found"]},
