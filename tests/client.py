@@ -86,6 +86,30 @@ def sample_file(name: str) -> bytes:
         return f.read()
 
 
+def with_fresh_uids(blobs: list[bytes]) -> list[bytes]:
+    """The files with new Study, Series and SOP Instance UIDs (files that shared a study or series still do).
+
+    De-identified UIDs are keyed on the original ones, so two tests uploading the same pydicom file to one
+    stack would share a study: a test that reasons about one study's visibility gives its files their own.
+    """
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    mapping: dict[str, str] = {}
+    out = []
+    for data in blobs:
+        ds = pydicom.dcmread(io.BytesIO(data))
+        for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
+            old = str(getattr(ds, keyword, "")) or keyword
+            setattr(ds, keyword, mapping.setdefault(old, generate_uid()))
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        buf = io.BytesIO()
+        ds.save_as(buf)
+        out.append(buf.getvalue())
+    return out
+
+
 def eventually(check: Any, timeout: float = 60, what: str = "condition") -> Any:
     """Poll ``check`` until it returns something truthy; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from client import User, error_code, eventually, sample_file
+from client import User, error_code, eventually, sample_file, with_fresh_uids
 from dicomweb_client.api import DICOMwebClient
 from PIL import Image
 from pydicom import dcmread
@@ -50,8 +50,8 @@ def published(platform: Any, tokens: Any) -> Any:
     reader = User(base, tokens("dw-reader", "contributor"))
     cid = owner.create_case(title="Glioma, DICOMweb")["id"]
     sid = owner.add_study(cid, "MR")
-    for name in FILES:
-        assert owner.upload(cid, sid, sample_file(name), name).status_code == 202
+    for name, data in zip(FILES, with_fresh_uids([sample_file(n) for n in FILES]), strict=True):
+        assert owner.upload(cid, sid, data, name).status_code == 202
     images = owner.wait_images(cid, len(FILES))
     assert all(i["status"] == "ready" for i in images), images
     # Not yet published: the owner sees the studies (once their headers are indexed), a reader nothing.

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pydicom
 import pytest
+from client import with_fresh_uids
 from uploader_files import IDENTIFIERS, identified_folder, seeded_dicom, seeded_png
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -258,8 +259,8 @@ def test_a_pacs_that_asks_for_a_token_casebooks_own_dicomweb(users: Any, proxy: 
     token = alice.http.headers["authorization"].split()[1]
     cid = alice.create_case()["id"]
     sid = alice.add_study(cid)
-    for i in (1, 2):
-        assert alice.upload(cid, sid, seeded_dicom("CT_small.dcm", i), "a.dcm").status_code == 202
+    for data in with_fresh_uids([seeded_dicom("CT_small.dcm", i) for i in (1, 2)]):  # a study of its own
+        assert alice.upload(cid, sid, data, "a.dcm").status_code == 202
     images = alice.wait_images(cid, 2)
     study_uid = pydicom.dcmread(io.BytesIO(alice.get(images[0]["url"]).content)).StudyInstanceUID
     pacs = proxy.target + "/dicomweb"
