@@ -59,9 +59,9 @@ def emit(results: list[Result], argv: list[str]) -> None:
 @contextlib.contextmanager
 def bench_stack(services: tuple[str, ...], env: dict[str, dict[str, str]] | None = None
                 ) -> Iterator[tuple[Any, dict[str, ServiceProcess]]]:
-    """A fresh embedded stack on the bench ports with the given services running."""
+    """A fresh embedded stack with the given services running, on the bench ports (or `CASEBOOK_BENCH_PROFILE`)."""
     data = Path(tempfile.mkdtemp(prefix="casebook-bench-"))
-    stack = Stack(data, "bench")
+    stack = Stack(data, os.environ.get("CASEBOOK_BENCH_PROFILE", "bench"))
     procs: dict[str, ServiceProcess] = {}
     try:
         stack.start_infra()

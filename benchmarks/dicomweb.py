@@ -11,13 +11,9 @@ and read back by the owner (who sees an unpublished case: no moderation needed).
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import zipfile
@@ -29,29 +25,9 @@ import numpy as np
 from minio import Minio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Result, ServiceProcess, Stack, emit, rss_mb, token, unique_copies
+from common import Result, bench_stack, emit, rss_mb, token, unique_copies
 
 from casebook_platform.rendering import Window, render_dicom_frame
-
-
-@contextlib.contextmanager
-def _stack(services: tuple[str, ...]) -> Any:
-    """A fresh embedded stack (as `common.bench_stack`, on the profile asked for) with these services."""
-    data = Path(tempfile.mkdtemp(prefix="casebook-bench-dw-"))
-    stack = Stack(data, os.environ.get("CASEBOOK_BENCH_PROFILE", "bench"))
-    procs: dict[str, Any] = {}
-    try:
-        stack.start_infra()
-        for s in services:
-            procs[s] = ServiceProcess(stack, s).start(wait=False)
-        for p in procs.values():
-            p.wait_ready()
-        yield stack, procs
-    finally:
-        for p in procs.values():
-            p.stop()
-        stack.stop()
-        shutil.rmtree(data, ignore_errors=True)
 
 
 def _template() -> bytes:
@@ -96,7 +72,7 @@ def main(argv: list[str]) -> int:
             z.writestr(f"{i:04d}.dcm", b)
     label = f"dicomweb study of {n} CT 512x512"
     results: list[Result] = []
-    with _stack(("gateway", "anonymiser")) as (stack, procs):
+    with bench_stack(("gateway", "anonymiser")) as (stack, procs):
         base = procs["gateway"].url
         http = httpx.Client(base_url=base, timeout=600,
                             headers={"Authorization": f"Bearer {token(stack, 'dw-bench', 'contributor')}"})
