@@ -13,9 +13,11 @@ import json
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from casebook_gateway.deps import HttpDep, SettingsDep
+from casebook_gateway.settings import Settings
 from casebook_platform.openapi import ErrorTable, LinkTable, error_response
 
 FORWARDED = ("moderation", "featuring", "achievements")
@@ -170,7 +172,7 @@ def document_gateway(doc: dict[str, Any]) -> None:
                 op["responses"]["413"] = error_response(413, ["request_too_large"])
 
 
-async def fetch_forwarded(client: httpx.AsyncClient, settings: Any) -> dict[str, dict[str, Any] | None]:
+async def fetch_forwarded(client: httpx.AsyncClient, settings: Settings) -> dict[str, dict[str, Any] | None]:
     """Each forwarded service's OpenAPI document, or None while it cannot be had."""
     async def one(name: str) -> dict[str, Any] | None:
         try:
@@ -192,10 +194,10 @@ def install_merged_openapi(app: FastAPI) -> None:
     merged: dict[str, Any] = {}
 
     @app.get("/openapi.json", include_in_schema=False)
-    async def openapi_json(request: Request) -> JSONResponse:
+    async def openapi_json(client: HttpDep, settings: SettingsDep) -> JSONResponse:
         if "doc" not in merged:
             doc = copy.deepcopy(app.openapi())
-            found = await fetch_forwarded(request.app.state.http, request.app.state.settings)
+            found = await fetch_forwarded(client, settings)
             merge_forwarded(doc, {k: v for k, v in found.items() if v is not None})
             missing = sorted(k for k, v in found.items() if v is None)
             if not missing:

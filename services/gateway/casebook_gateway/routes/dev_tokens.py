@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import jwt
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from casebook_gateway.deps import SettingsDep
 from casebook_gateway.settings import Settings
 
 router = APIRouter(prefix="/v1/dev", tags=["embedded mode"])
@@ -44,11 +45,8 @@ def enabled(settings: Settings) -> bool:
     return settings.mode == "embedded" and bool(settings.auth_secret) and not settings.auth_jwks_url
 
 
-@router.post("/tokens", response_model=DevTokenOut,
-             summary="Embedded mode only: a token for a named local user (404 in production)")
-async def mint_token(body: DevTokenIn, request: Request) -> DevTokenOut:
-    settings: Settings = request.app.state.settings
-    now = int(time.time())
+def token_for(body: DevTokenIn, settings: Settings, *, now: int) -> DevTokenOut:
+    """A token for the named user, valid for `TTL_S` from `now`, signed with the gateway's own HS256 secret."""
     roles = sorted(set(body.roles))
     claims = {"sub": body.user, "name": body.name or body.user, "roles": roles, "iat": now, "exp": now + TTL_S}
     if settings.auth_issuer:
@@ -57,3 +55,9 @@ async def mint_token(body: DevTokenIn, request: Request) -> DevTokenOut:
         claims["aud"] = settings.auth_audience
     token = jwt.encode(claims, settings.auth_secret, algorithm="HS256")
     return DevTokenOut(token=token, user=body.user, roles=roles, expires_at=datetime.fromtimestamp(now + TTL_S, UTC))
+
+
+@router.post("/tokens", response_model=DevTokenOut,
+             summary="Embedded mode only: a token for a named local user (404 in production)")
+async def mint_token(body: DevTokenIn, settings: SettingsDep) -> DevTokenOut:
+    return token_for(body, settings, now=int(time.time()))

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import httpx
 from fastapi import APIRouter, Request, Response
 
+from casebook_gateway.deps import HttpDep, SettingsDep, get_http
 from casebook_gateway.limits import DEFAULT_LIMIT, stream_limited
 from casebook_platform.errors import ApiError
 
@@ -20,14 +21,16 @@ _HOP = {"host", "content-length", "connection", "keep-alive", "transfer-encoding
 MAX_BODY = DEFAULT_LIMIT
 
 
-async def forward(request: Request, base: str) -> Response:
+async def forward(request: Request, base: str, *, client: httpx.AsyncClient | None = None) -> Response:
     """Forward the request unchanged (method, path, query, body, Authorization) and relay the answer.
+
+    `client` is the gateway's (`HttpDep`); a caller outside a route may leave it out for the lifespan's own.
 
     Raises:
         ApiError: 413 `request_too_large` past 1 MB; 503 `service_unavailable` when the owning service
             cannot be reached.
     """
-    client: httpx.AsyncClient = request.app.state.http
+    client = get_http(request) if client is None else client
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
     # The body is streamed through, never held whole, and the limit holds while it streams (the BodyLimits
     # middleware has already refused a declared length over it). A declared length is passed on as it is.
@@ -47,9 +50,9 @@ async def forward(request: Request, base: str) -> Response:
     return Response(r.content, status_code=r.status_code, headers=out)
 
 
-def _forwarder(service: str) -> Callable[[Request], Awaitable[Response]]:
-    async def forwarded(request: Request) -> Response:
-        return await forward(request, getattr(request.app.state.settings, f"gateway_{service}_url"))
+def _forwarder(service: str) -> Callable[..., Awaitable[Response]]:
+    async def forwarded(request: Request, client: HttpDep, settings: SettingsDep) -> Response:
+        return await forward(request, getattr(settings, f"gateway_{service}_url"), client=client)
 
     forwarded.__name__ = f"forward_to_{service}"
     return forwarded
