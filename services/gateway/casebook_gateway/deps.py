@@ -1,7 +1,9 @@
 """Typed dependencies of the gateway's routes: its settings and domain counters beside the platform's.
 
 Routes name what they use (`settings: SettingsDep`, `domain: DomainDep`, `rt: RuntimeDep`) instead of
-reaching into `request.app.state`, so a route's signature says what it depends on.
+reaching into `request.app.state`, so a route's signature says what it depends on. Routes that read before
+streaming their answer (DICOMweb) take `DatabaseDep` and open their read sessions themselves: a `SessionDep`
+is closed only after the response, so it would hold a pooled connection until the last byte is sent.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from fastapi import Depends, Request
 
 from casebook_gateway.metrics import DomainMetrics
 from casebook_gateway.settings import Settings
+from casebook_platform.db import Database
 from casebook_platform.deps import RuntimeDep, SessionDep
+from casebook_platform.storage import Storage
 
 
 def get_settings(request: Request) -> Settings:
@@ -32,8 +36,21 @@ def get_http(request: Request) -> httpx.AsyncClient:
     return client
 
 
+def get_database(rt: RuntimeDep) -> Database:
+    """The service's database, for a route that scopes its own sessions."""
+    return rt.db
+
+
+def get_storage(rt: RuntimeDep) -> Storage:
+    """The object store (its buckets: `incoming`, `images`, `exports`)."""
+    return rt.storage
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 HttpDep = Annotated[httpx.AsyncClient, Depends(get_http)]
 DomainDep = Annotated[DomainMetrics, Depends(get_domain)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+StorageDep = Annotated[Storage, Depends(get_storage)]
 
-__all__ = ["DomainDep", "HttpDep", "RuntimeDep", "SessionDep", "SettingsDep", "get_domain", "get_http", "get_settings"]
+__all__ = ["DatabaseDep", "DomainDep", "HttpDep", "RuntimeDep", "SessionDep", "SettingsDep", "StorageDep",
+           "get_database", "get_domain", "get_http", "get_settings", "get_storage"]

@@ -20,9 +20,12 @@ from pydicom.pixels.utils import pixel_array
 
 from casebook_gateway import core, dicomweb, repo
 from casebook_gateway.adapters import dicomweb as store
+from casebook_gateway.deps import DatabaseDep, SettingsDep, StorageDep
 from casebook_platform.auth import MaybeUser, Principal
+from casebook_platform.db import Database
 from casebook_platform.errors import ApiError
 from casebook_platform.rendering import RenderError, render_dicom_frame
+from casebook_platform.storage import Storage
 
 router = APIRouter(prefix="/dicomweb", tags=["DICOMweb"])
 
@@ -83,7 +86,7 @@ AcceptQ = Annotated[Literal["image/jpeg", "image/png"] | None, Query(
 
 # ---- what the caller may see ------------------------------------------------------------------------------
 
-async def _visible(request: Request, user: Principal | None, *, case_id: str | None = None,
+async def _visible(user: Principal | None, *, db: Database, case_id: str | None = None,
                    study: str | None = None, series: str | None = None, sop: str | None = None
                    ) -> list[dicomweb.Instance]:
     """The indexed instances the caller may see (one per SOP Instance UID), in study/series/instance order."""
@@ -91,7 +94,7 @@ async def _visible(request: Request, user: Principal | None, *, case_id: str | N
         if uid is not None and not dicomweb.is_uid(uid):
             return []
     viewer = repo.viewer(user)
-    async with request.app.state.runtime.db.sessions() as session:
+    async with db.sessions() as session:
         if study is None and series is None and sop is None:  # a search over the library (or one case)
             cases = [c for c in await store.candidate_cases(session, viewer, case_id) if core.can_view(c, viewer)]
             rows = await store.instances(session, [c["id"] for c in cases])
@@ -110,8 +113,8 @@ async def _visible(request: Request, user: Principal | None, *, case_id: str | N
         for r in rows if allowed[r["case_id"]] is None or r["id"] in cast(set[str], allowed[r["case_id"]]))
 
 
-async def _found(request: Request, user: Principal | None, **where: str) -> list[dicomweb.Instance]:
-    found = await _visible(request, user, **where)
+async def _found(user: Principal | None, *, db: Database, **where: str) -> list[dicomweb.Instance]:
+    found = await _visible(user, db=db, **where)
     if not found:
         raise ApiError(404, "not_found", "no such " + ("instance" if "sop" in where else
                                                         "series" if "series" in where else "study"))
@@ -124,14 +127,15 @@ def _base(request: Request) -> str:
 
 # ---- QIDO-RS ----------------------------------------------------------------------------------------------
 
-async def _search(request: Request, user: Principal | None, level: str, **where: str | None) -> DicomJSONResponse:
+async def _search(request: Request, user: Principal | None, level: str, *, db: Database, **where: str | None
+                  ) -> DicomJSONResponse:
     params = [(k, v) for k, v in request.query_params.multi_items()]
     query = dicomweb.parse_query(params, level)
-    found = await _visible(request, user, case_id=request.query_params.get("case_id"),
+    found = await _visible(user, db=db, case_id=request.query_params.get("case_id"),
                            **{k: v for k, v in where.items() if v is not None})
     meta = None
     if dicomweb.needs_meta(query, level):
-        async with request.app.state.runtime.db.sessions() as session:
+        async with db.sessions() as session:
             meta = await store.metadata_of(session, [i.image_id for i in found])
     headers = {"Warning": dicomweb.warning(query.ignored)} if query.ignored else {}
     results = dicomweb.search(found, level, query, _base(request), meta, path_uids=sum(v is not None
@@ -144,63 +148,64 @@ _QIDO_KEYS = "Query keys: DICOM keywords or tags of the level's attributes; `cas
 
 @router.get("/studies", response_class=DicomJSONResponse, responses=_QIDO_DOC, summary="QIDO-RS: search studies",
             description=_QIDO_KEYS)
-async def search_studies(request: Request, user: MaybeUser, case_id: CaseFilter = None,
+async def search_studies(request: Request, user: MaybeUser, db: DatabaseDep, case_id: CaseFilter = None,
                          StudyInstanceUID: Uid = None, ModalitiesInStudy: Text = None, PatientID: Text = None,
                          StudyDate: Range = None, AccessionNumber: Text = None, StudyDescription: Text = None,
                          limit: Limit = None, offset: Offset = None, includefield: Include = None,
                          fuzzymatching: Fuzzy = None) -> DicomJSONResponse:
-    return await _search(request, user, "study")
+    return await _search(request, user, "study", db=db)
 
 
 @router.get("/series", response_class=DicomJSONResponse, responses=_QIDO_DOC, summary="QIDO-RS: search all series",
             description=_QIDO_KEYS)
-async def search_all_series(request: Request, user: MaybeUser, case_id: CaseFilter = None,
+async def search_all_series(request: Request, user: MaybeUser, db: DatabaseDep, case_id: CaseFilter = None,
                             StudyInstanceUID: Uid = None, SeriesInstanceUID: Uid = None, Modality: Text = None,
                             limit: Limit = None, offset: Offset = None, includefield: Include = None,
                             fuzzymatching: Fuzzy = None) -> DicomJSONResponse:
-    return await _search(request, user, "series")
+    return await _search(request, user, "series", db=db)
 
 
 @router.get("/instances", response_class=DicomJSONResponse, responses=_QIDO_DOC,
             summary="QIDO-RS: search all instances", description=_QIDO_KEYS)
-async def search_all_instances(request: Request, user: MaybeUser, case_id: CaseFilter = None,
+async def search_all_instances(request: Request, user: MaybeUser, db: DatabaseDep, case_id: CaseFilter = None,
                                StudyInstanceUID: Uid = None, SeriesInstanceUID: Uid = None,
                                SOPInstanceUID: Uid = None, SOPClassUID: Uid = None, Modality: Text = None,
                                limit: Limit = None, offset: Offset = None, includefield: Include = None,
                                fuzzymatching: Fuzzy = None) -> DicomJSONResponse:
-    return await _search(request, user, "instance")
+    return await _search(request, user, "instance", db=db)
 
 
 @router.get("/studies/{study}/series", response_class=DicomJSONResponse, responses=_QIDO_DOC,
             summary="QIDO-RS: search the series of a study", description=_QIDO_KEYS)
-async def search_series(study: StudyUid, request: Request, user: MaybeUser, case_id: CaseFilter = None,
-                        SeriesInstanceUID: Uid = None, Modality: Text = None, limit: Limit = None,
-                        offset: Offset = None, includefield: Include = None, fuzzymatching: Fuzzy = None
-                        ) -> DicomJSONResponse:
-    return await _search(request, user, "series", study=study)
+async def search_series(study: StudyUid, request: Request, user: MaybeUser, db: DatabaseDep,
+                        case_id: CaseFilter = None, SeriesInstanceUID: Uid = None, Modality: Text = None,
+                        limit: Limit = None, offset: Offset = None, includefield: Include = None,
+                        fuzzymatching: Fuzzy = None) -> DicomJSONResponse:
+    return await _search(request, user, "series", db=db, study=study)
 
 
 @router.get("/studies/{study}/instances", response_class=DicomJSONResponse, responses=_QIDO_DOC,
             summary="QIDO-RS: search the instances of a study", description=_QIDO_KEYS)
-async def search_study_instances(study: StudyUid, request: Request, user: MaybeUser, case_id: CaseFilter = None,
-                                 SeriesInstanceUID: Uid = None, SOPInstanceUID: Uid = None, Modality: Text = None,
-                                 limit: Limit = None, offset: Offset = None, includefield: Include = None,
-                                 fuzzymatching: Fuzzy = None) -> DicomJSONResponse:
-    return await _search(request, user, "instance", study=study)
+async def search_study_instances(study: StudyUid, request: Request, user: MaybeUser, db: DatabaseDep,
+                                 case_id: CaseFilter = None, SeriesInstanceUID: Uid = None,
+                                 SOPInstanceUID: Uid = None, Modality: Text = None, limit: Limit = None,
+                                 offset: Offset = None, includefield: Include = None, fuzzymatching: Fuzzy = None
+                                 ) -> DicomJSONResponse:
+    return await _search(request, user, "instance", db=db, study=study)
 
 
 @router.get("/studies/{study}/series/{series}/instances", response_class=DicomJSONResponse, responses=_QIDO_DOC,
             summary="QIDO-RS: search the instances of a series", description=_QIDO_KEYS)
-async def search_instances(study: StudyUid, series: SeriesUid, request: Request, user: MaybeUser,
+async def search_instances(study: StudyUid, series: SeriesUid, request: Request, user: MaybeUser, db: DatabaseDep,
                            case_id: CaseFilter = None, SOPInstanceUID: Uid = None, limit: Limit = None,
                            offset: Offset = None, includefield: Include = None, fuzzymatching: Fuzzy = None
                            ) -> DicomJSONResponse:
-    return await _search(request, user, "instance", study=study, series=series)
+    return await _search(request, user, "instance", db=db, study=study, series=series)
 
 
 # ---- WADO-RS: instances, metadata ---------------------------------------------------------------------------
 
-async def _stream_instances(storage: Any, instances: Sequence[dicomweb.Instance], boundary: str
+async def _stream_instances(storage: Storage, instances: Sequence[dicomweb.Instance], boundary: str
                             ) -> AsyncIterator[bytes]:
     """The instances as multipart/related parts, each object streamed from the store a chunk at a time.
 
@@ -241,60 +246,62 @@ async def _stream_instances(storage: Any, instances: Sequence[dicomweb.Instance]
                 r.release_conn()
 
 
-def _retrieve(request: Request, instances: Sequence[dicomweb.Instance]) -> StreamingResponse:
+def _retrieve(instances: Sequence[dicomweb.Instance], *, storage: Storage) -> StreamingResponse:
     boundary = dicomweb.boundary()
-    return StreamingResponse(_stream_instances(request.app.state.runtime.storage, instances, boundary),
+    return StreamingResponse(_stream_instances(storage, instances, boundary),
                              media_type=dicomweb.multipart_type("application/dicom", boundary),
                              headers={"Cache-Control": "private, max-age=300"})
 
 
-async def _metadata(request: Request, instances: Sequence[dicomweb.Instance]) -> DicomJSONResponse:
-    async with request.app.state.runtime.db.sessions() as session:
+async def _metadata(instances: Sequence[dicomweb.Instance], *, db: Database) -> DicomJSONResponse:
+    async with db.sessions() as session:
         meta = await store.metadata_of(session, [i.image_id for i in instances])
     return DicomJSONResponse([meta[i.image_id] for i in instances if i.image_id in meta])
 
 
 @router.get("/studies/{study}", responses=_WADO_DOC, response_class=StreamingResponse,
             summary="WADO-RS: retrieve a study")
-async def retrieve_study(study: StudyUid, request: Request, user: MaybeUser) -> StreamingResponse:
-    return _retrieve(request, await _found(request, user, study=study))
+async def retrieve_study(study: StudyUid, user: MaybeUser, db: DatabaseDep, storage: StorageDep
+                         ) -> StreamingResponse:
+    return _retrieve(await _found(user, db=db, study=study), storage=storage)
 
 
 @router.get("/studies/{study}/series/{series}", responses=_WADO_DOC, response_class=StreamingResponse,
             summary="WADO-RS: retrieve a series")
-async def retrieve_series(study: StudyUid, series: SeriesUid, request: Request, user: MaybeUser) -> StreamingResponse:
-    return _retrieve(request, await _found(request, user, study=study, series=series))
+async def retrieve_series(study: StudyUid, series: SeriesUid, user: MaybeUser, db: DatabaseDep, storage: StorageDep
+                          ) -> StreamingResponse:
+    return _retrieve(await _found(user, db=db, study=study, series=series), storage=storage)
 
 
 @router.get("/studies/{study}/series/{series}/instances/{sop}", responses=_WADO_DOC,
             response_class=StreamingResponse, summary="WADO-RS: retrieve an instance")
-async def retrieve_instance(study: StudyUid, series: SeriesUid, sop: SopUid, request: Request, user: MaybeUser
-                            ) -> StreamingResponse:
-    return _retrieve(request, await _found(request, user, study=study, series=series, sop=sop))
+async def retrieve_instance(study: StudyUid, series: SeriesUid, sop: SopUid, user: MaybeUser, db: DatabaseDep,
+                            storage: StorageDep) -> StreamingResponse:
+    return _retrieve(await _found(user, db=db, study=study, series=series, sop=sop), storage=storage)
 
 
 @router.get("/studies/{study}/metadata", responses=_META_DOC, response_class=DicomJSONResponse,
             summary="WADO-RS: the metadata of a study's instances")
-async def study_metadata(study: StudyUid, request: Request, user: MaybeUser) -> DicomJSONResponse:
-    return await _metadata(request, await _found(request, user, study=study))
+async def study_metadata(study: StudyUid, user: MaybeUser, db: DatabaseDep) -> DicomJSONResponse:
+    return await _metadata(await _found(user, db=db, study=study), db=db)
 
 
 @router.get("/studies/{study}/series/{series}/metadata", responses=_META_DOC, response_class=DicomJSONResponse,
             summary="WADO-RS: the metadata of a series' instances")
-async def series_metadata(study: StudyUid, series: SeriesUid, request: Request, user: MaybeUser) -> DicomJSONResponse:
-    return await _metadata(request, await _found(request, user, study=study, series=series))
+async def series_metadata(study: StudyUid, series: SeriesUid, user: MaybeUser, db: DatabaseDep) -> DicomJSONResponse:
+    return await _metadata(await _found(user, db=db, study=study, series=series), db=db)
 
 
 @router.get("/studies/{study}/series/{series}/instances/{sop}/metadata", responses=_META_DOC,
             response_class=DicomJSONResponse, summary="WADO-RS: the metadata of an instance")
-async def instance_metadata(study: StudyUid, series: SeriesUid, sop: SopUid, request: Request, user: MaybeUser
+async def instance_metadata(study: StudyUid, series: SeriesUid, sop: SopUid, user: MaybeUser, db: DatabaseDep
                             ) -> DicomJSONResponse:
-    return await _metadata(request, await _found(request, user, study=study, series=series, sop=sop))
+    return await _metadata(await _found(user, db=db, study=study, series=series, sop=sop), db=db)
 
 
 # ---- WADO-RS: frames, rendered --------------------------------------------------------------------------------
 
-def _spool(storage: Any, key: str, memory: int) -> IO[bytes]:
+def _spool(storage: Storage, key: str, memory: int) -> IO[bytes]:
     """The object in a spooled temporary file (in memory up to `memory` bytes), rewound (blocking)."""
     spool = tempfile.SpooledTemporaryFile(max_size=memory)  # noqa: SIM115 - closed by the caller
     resp = storage.client.get_object(storage.images, key)
@@ -319,7 +326,7 @@ class _Frames:
     large multi-frame object never sit in memory together). The first frame is decoded before the answer
     starts, so that an object that cannot be decoded answers 422 rather than a cut-off body."""
 
-    def __init__(self, storage: Any, key: str, indexes: Sequence[int], memory: int) -> None:
+    def __init__(self, storage: Storage, key: str, indexes: Sequence[int], memory: int) -> None:
         self.file = _spool(storage, key, memory)
         self.indexes = list(indexes)
         try:
@@ -341,39 +348,47 @@ class _Frames:
             self.file.close()
 
 
-def _render(storage: Any, key: str, index: int, memory: int, ask: dicomweb.RenderRequest) -> Any:
+def _render(storage: Storage, key: str, index: int, memory: int, ask: dicomweb.RenderRequest) -> Any:
     with _spool(storage, key, memory) as f:
         return render_dicom_frame(cast(BinaryIO, f), index, fmt=ask.fmt, voi=ask.window, viewport=ask.viewport,
                                   **({"quality": ask.quality} if ask.quality else {}))
 
 
-@router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}", responses=_FRAMES_DOC,
-            response_class=StreamingResponse, summary="WADO-RS: frames of an instance, uncompressed")
-async def retrieve_frames(study: StudyUid, series: SeriesUid, sop: SopUid, frames: Frames, request: Request,
-                          user: MaybeUser) -> StreamingResponse:
-    indexes = dicomweb.parse_frames(frames)
-    inst = (await _found(request, user, study=study, series=series, sop=sop))[0]
-    dicomweb.check_frames(indexes, inst.frames)
-    rt, settings = request.app.state.runtime, request.app.state.settings
+async def _decoded(inst: dicomweb.Instance, indexes: Sequence[int], *, storage: Storage, memory: int) -> _Frames:
+    """The frames of the instance, the first one decoded (in a thread).
+
+    Raises:
+        ApiError: 422 `not_renderable` when the object cannot be decoded.
+    """
     try:
-        frames_of = await asyncio.to_thread(_Frames, rt.storage, inst.object_key, indexes,
-                                            settings.dicomweb_spool_bytes)
+        return await asyncio.to_thread(_Frames, storage, inst.object_key, indexes, memory)
     except _DECODE_ERRORS as exc:
         raise ApiError(422, "not_renderable", f"the frames could not be decoded: {exc}") from exc
+
+
+def _frames_response(frames_of: _Frames) -> StreamingResponse:
     boundary = dicomweb.boundary()
     part = f"application/octet-stream; transfer-syntax={dicomweb.EXPLICIT_LITTLE}"
     return StreamingResponse(dicomweb.multipart(boundary, ((part, d) for d in frames_of.parts())),
                              media_type=dicomweb.multipart_type("application/octet-stream", boundary))
 
 
-async def _rendered(request: Request, user: Principal | None, where: dict[str, str], index: int,
-                    ask: dicomweb.RenderRequest) -> Response:
-    inst = (await _found(request, user, **where))[0]
+@router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}", responses=_FRAMES_DOC,
+            response_class=StreamingResponse, summary="WADO-RS: frames of an instance, uncompressed")
+async def retrieve_frames(study: StudyUid, series: SeriesUid, sop: SopUid, frames: Frames, user: MaybeUser,
+                          db: DatabaseDep, storage: StorageDep, settings: SettingsDep) -> StreamingResponse:
+    indexes = dicomweb.parse_frames(frames)
+    inst = (await _found(user, db=db, study=study, series=series, sop=sop))[0]
+    dicomweb.check_frames(indexes, inst.frames)
+    return _frames_response(await _decoded(inst, indexes, storage=storage, memory=settings.dicomweb_spool_bytes))
+
+
+async def _rendered(user: Principal | None, where: dict[str, str], index: int, ask: dicomweb.RenderRequest, *,
+                    db: Database, storage: Storage, memory: int) -> Response:
+    inst = (await _found(user, db=db, **where))[0]
     dicomweb.check_frames([index], inst.frames)
-    rt, settings = request.app.state.runtime, request.app.state.settings
     try:
-        frame = await asyncio.to_thread(_render, rt.storage, inst.object_key, index, settings.dicomweb_spool_bytes,
-                                        ask)
+        frame = await asyncio.to_thread(_render, storage, inst.object_key, index, memory, ask)
     except IndexError as exc:
         raise ApiError(404, "not_found", str(exc)) from exc
     except RenderError as exc:
@@ -385,21 +400,24 @@ async def _rendered(request: Request, user: Principal | None, where: dict[str, s
 @router.get("/studies/{study}/series/{series}/instances/{sop}/rendered", responses=_RENDERED_DOC,
             response_class=Response, summary="WADO-RS: an instance rendered (its first frame)")
 async def rendered_instance(study: StudyUid, series: SeriesUid, sop: SopUid, request: Request, user: MaybeUser,
-                            window: Window = None, viewport: ViewportQ = None, quality: Quality = None,
-                            accept: AcceptQ = None) -> Response:
+                            db: DatabaseDep, storage: StorageDep, settings: SettingsDep, window: Window = None,
+                            viewport: ViewportQ = None, quality: Quality = None, accept: AcceptQ = None) -> Response:
     ask = dicomweb.render_request(accept=request.headers.get("accept"), accept_param=accept, quality=quality,
                                   window=window, viewport=viewport)
-    return await _rendered(request, user, {"study": study, "series": series, "sop": sop}, 0, ask)
+    return await _rendered(user, {"study": study, "series": series, "sop": sop}, 0, ask, db=db, storage=storage,
+                           memory=settings.dicomweb_spool_bytes)
 
 
 @router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}/rendered", responses=_RENDERED_DOC,
             response_class=Response, summary="WADO-RS: one frame rendered")
 async def rendered_frame(study: StudyUid, series: SeriesUid, sop: SopUid, frames: OneFrame, request: Request,
-                         user: MaybeUser, window: Window = None, viewport: ViewportQ = None, quality: Quality = None,
+                         user: MaybeUser, db: DatabaseDep, storage: StorageDep, settings: SettingsDep,
+                         window: Window = None, viewport: ViewportQ = None, quality: Quality = None,
                          accept: AcceptQ = None) -> Response:
     indexes = dicomweb.parse_frames(frames)
     if len(indexes) != 1:
         raise ApiError(400, "invalid_request", "a rendered frame is one frame number")
     ask = dicomweb.render_request(accept=request.headers.get("accept"), accept_param=accept, quality=quality,
                                   window=window, viewport=viewport)
-    return await _rendered(request, user, {"study": study, "series": series, "sop": sop}, indexes[0], ask)
+    return await _rendered(user, {"study": study, "series": series, "sop": sop}, indexes[0], ask, db=db,
+                           storage=storage, memory=settings.dicomweb_spool_bytes)
