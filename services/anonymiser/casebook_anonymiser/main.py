@@ -1,4 +1,4 @@
-"""App factory of the anonymiser."""
+"""App factory of the anonymiser, and the one place its ports are wired to the object store, PostgreSQL and the pool."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from casebook_anonymiser.adapters.db import metadata, tables
-from casebook_anonymiser.handlers import build_handlers
+from casebook_anonymiser.adapters.objects import StorageObjects
+from casebook_anonymiser.adapters.runs import SqlRuns
+from casebook_anonymiser.handlers import handlers
 from casebook_anonymiser.metrics import DomainMetrics
 from casebook_anonymiser.settings import Settings
 from casebook_anonymiser.sweeper import sweep_forever
@@ -23,11 +25,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     workers = settings.deid_workers or os.cpu_count() or 1
     app: FastAPI
 
-    def handlers(rt: Runtime) -> dict[str, Handler]:
+    def wired(rt: Runtime) -> dict[str, Handler]:
         # Processes, not threads: de-identification and OCR are CPU-bound and must not stall heartbeats.
         pool = DeidPool(workers, timeout_s=settings.deid_timeout_s)
         app.state.pool = pool
-        return build_handlers(rt, pool=pool, domain=app.state.domain)
+        return handlers(objects=StorageObjects(rt.storage), runs=SqlRuns(rt.db), deidentifier=pool,
+                        settings=settings, domain=app.state.domain)
 
     async def stop_pool(rt: Runtime) -> None:
         # After consuming stopped: no worker may outlive the service (nor the resource tracker they hold).
@@ -36,13 +39,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pool.close()
 
     async def sweeper(rt: Runtime) -> None:
-        await sweep_forever(rt, app.state.domain)
+        await sweep_forever(objects=StorageObjects(rt.storage), runs=SqlRuns(rt.db), domain=app.state.domain,
+                            interval_s=settings.sweep_interval_s)
 
     app = create_service_app(
         settings=settings, title="Casebook anonymiser",
         description="De-identifies every upload (DICOM PS3.15 Annex E, PNG/JPEG) before it is stored for serving.",
         metadata=metadata, tables=tables, migrations=Path(__file__).parent / "migrations",
-        handlers=handlers, background=[sweeper], on_stop=[stop_pool], verify_tokens=False,
+        handlers=wired, background=[sweeper], on_stop=[stop_pool], verify_tokens=False,
         # Images are independent: handle several at once (S3 and the broker wait, the pool computes).
         consumer_concurrency=settings.deid_in_flight or max(4, workers * 4),
     )

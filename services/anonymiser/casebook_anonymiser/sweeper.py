@@ -5,25 +5,33 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from casebook_anonymiser.adapters import runs
 from casebook_anonymiser.metrics import DomainMetrics
-from casebook_anonymiser.settings import Settings
-from casebook_platform.service import Runtime
+from casebook_anonymiser.ports import Objects, SweptRuns
 
 log = logging.getLogger(__name__)
 
 
-async def sweep_forever(rt: Runtime, domain: DomainMetrics) -> None:
-    """Every `sweep_interval_s`, delete the raw uploads left behind and record that they are gone."""
-    settings: Settings = rt.settings  # type: ignore[assignment]
+async def sweep_once(*, objects: Objects, runs: SweptRuns, domain: DomainMetrics) -> int:
+    """Delete the raw uploads left behind and record that they are gone; returns how many.
+
+    Raises whatever the store or the database raises (the caller tries again later).
+    """
+    n = 0
+    for image_id, key in await runs.raw_left():
+        await objects.delete_raw(key)
+        await runs.mark_raw_deleted(image_id)
+        domain.swept.inc()
+        n += 1
+    return n
+
+
+async def sweep_forever(*, objects: Objects, runs: SweptRuns, domain: DomainMetrics, interval_s: float) -> None:
+    """Every `interval_s`, one sweep; a sweep that fails is logged and tried again at the next."""
     while True:
-        await asyncio.sleep(settings.sweep_interval_s)
+        await asyncio.sleep(interval_s)
         try:
-            for image_id, key in await runs.raw_left(rt.db):
-                await rt.storage.delete(rt.storage.incoming, key)
-                await runs.mark_raw_deleted(rt.db, image_id)
-                domain.swept.inc()
+            await sweep_once(objects=objects, runs=runs, domain=domain)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.warning("sweep failed; trying again in %.0f s", settings.sweep_interval_s, exc_info=True)
+            log.warning("sweep failed; trying again in %.0f s", interval_s, exc_info=True)
