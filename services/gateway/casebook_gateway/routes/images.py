@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,13 @@ from casebook_gateway import core, ingest, repo
 from casebook_gateway.adapters import imagestore
 from casebook_gateway.deps import DomainDep, RuntimeDep, SettingsDep
 from casebook_gateway.schemas import ImageOut, RejectedMember, StudyCreate, StudyOut, UploadAccepted
+from casebook_gateway.settings import Settings
 from casebook_platform import media
-from casebook_platform.auth import CurrentUser, MaybeUser
+from casebook_platform.auth import CurrentUser, MaybeUser, Principal
+from casebook_platform.db import Database
 from casebook_platform.errors import ApiError
+from casebook_platform.service import Runtime
+from casebook_platform.storage import Storage
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["studies and images"])
@@ -145,6 +149,108 @@ def _discard_late(future: asyncio.Future[tuple[list[ingest.Accepted], list[Rejec
         a.path.unlink(missing_ok=True)
 
 
+async def _require_owned_study(user: Principal, *, db: Database, case_id: str, study_id: str) -> None:
+    """Raises ApiError 404 `not_found` (no such case or study for the caller) or 403 `not_owner`."""
+    async with db.sessions() as session:
+        case = await repo.load_case(session, case_id, user)
+        repo.require_owner(case, user)
+        if not await imagestore.study_exists(session, case_id, study_id):
+            raise ApiError(404, "not_found", "no such study in this case")
+
+
+async def _spool_upload(request: Request, settings: Settings) -> ingest.Spooled:
+    """The body's file part, streamed to a spool file.
+
+    Raises:
+        ApiError: 413 `upload_too_large` at once when the declared length is over the limit (64 KiB is
+            allowed for the multipart framing), or what `ingest.spool_multipart` refuses while it streams.
+    """
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > settings.max_upload_bytes + 64 * 1024:
+        raise ApiError(413, "upload_too_large", f"uploads are limited to {settings.max_upload_bytes} bytes")
+    return await ingest.spool_multipart(request.stream(), request.headers.get("content-type", ""),
+                                        max_bytes=settings.max_upload_bytes, tmp_dir=settings.tmp_dir or None)
+
+
+def _incoming_key(case_id: str, image_id: str) -> str:
+    return f"{case_id}/{image_id}"
+
+
+Rows = Sequence[tuple[str, ingest.Accepted]]
+"""The accepted files of one upload, each with the id of its image."""
+
+
+async def _record_receiving(rows: Rows, *, db: Database, user: Principal, case_id: str, study_id: str,
+                            limit: int) -> None:
+    """Record the images as `receiving`.
+
+    Raises:
+        ApiError: 404 `not_found` when the case was deleted meanwhile; 409 `image_limit_reached`.
+    """
+    async with db.transaction() as session:
+        await repo.load_case(session, case_id, user, lock=True)  # not deleted meanwhile
+        held = await imagestore.count_images(session, case_id)
+        if held + len(rows) > limit:  # a submission lists every image: it must fit an event (issue 15)
+            raise ApiError(409, "image_limit_reached", f"a case holds at most {limit} images; it has {held} "
+                           f"and this upload adds {len(rows)}")
+        for image_id, a in rows:
+            await imagestore.insert_receiving(session, image_id, case_id=case_id, study_id=study_id,
+                                              incoming_key=_incoming_key(case_id, image_id), filename=a.filename,
+                                              size=a.size)
+
+
+async def _store_incoming(rows: Rows, *, storage: Storage, case_id: str) -> None:
+    """Store each file's raw object in the incoming bucket, a few at a time (the members of a zip)."""
+    gate = asyncio.Semaphore(4)
+
+    async def store(image_id: str, a: ingest.Accepted) -> None:
+        async with gate:
+            with open(a.path, "rb") as f:
+                await storage.put_stream(storage.incoming, _incoming_key(case_id, image_id), f, a.size,
+                                         a.content_type)
+
+    await asyncio.gather(*(store(i, a) for i, a in rows))
+
+
+async def _hand_over(rows: Rows, *, rt: Runtime, user: Principal, case_id: str, study_id: str) -> None:
+    """Move the images to `processing` and emit a `CaseUploaded` for each, in one transaction.
+
+    Raises:
+        ApiError: 503 `upload_interrupted` when a row is no longer `receiving` (the sweeper or a deletion
+            took it).
+    """
+    async with rt.db.transaction() as session:
+        if await imagestore.mark_processing(session, [i for i, _ in rows]) != len(rows):
+            raise ApiError(503, "upload_interrupted", "the upload was interrupted; send it again")
+        for image_id, a in rows:
+            await rt.emit(session, CaseUploaded(
+                case_id=case_id, image_id=image_id, study_id=study_id, owner_id=user.id,
+                object_key=_incoming_key(case_id, image_id), content_type=a.content_type, size=a.size,
+                sha256=a.sha256), key=case_id)
+
+
+async def _record_upload(accepted: Sequence[ingest.Accepted], *, rt: Runtime, user: Principal, case_id: str,
+                         study_id: str, limit: int) -> list[str]:
+    """Make the accepted files images of the study, handed to the anonymiser; returns their ids.
+
+    Two steps, so that a crash never leaves a raw object nobody knows about: the rows are recorded as
+    `receiving` before the objects are stored; a sweeper removes what a crash left half done.
+    """
+    rows = [(repo.new_id("i"), a) for a in accepted]
+    await _record_receiving(rows, db=rt.db, user=user, case_id=case_id, study_id=study_id, limit=limit)
+    await _store_incoming(rows, storage=rt.storage, case_id=case_id)
+    await _hand_over(rows, rt=rt, user=user, case_id=case_id, study_id=study_id)
+    rt.relay.nudge()
+    return [image_id for image_id, _ in rows]
+
+
+def _remove(spooled: ingest.Spooled, accepted: Sequence[ingest.Accepted]) -> None:
+    """Remove the upload's files on disk (stored or not, they are not needed once the request ends)."""
+    for a in accepted:
+        a.path.unlink(missing_ok=True)
+    spooled.path.unlink(missing_ok=True)
+
+
 @router.post("/cases/{case_id}/studies/{study_id}/uploads", status_code=202, response_model=UploadAccepted,
              openapi_extra=_UPLOAD_DOC, responses={
                  409: {"description": "`image_limit_reached`"}, 413: {"description": "`upload_too_large`"},
@@ -154,57 +260,16 @@ def _discard_late(future: asyncio.Future[tuple[list[ingest.Accepted], list[Rejec
              summary="Upload a DICOM file, a zip of DICOM files, or a JPEG/PNG")
 async def upload(case_id: str, study_id: str, request: Request, rt: RuntimeDep, settings: SettingsDep,
                  domain: DomainDep, user: CurrentUser) -> UploadAccepted:
-    async with rt.db.sessions() as session:
-        case = await repo.load_case(session, case_id, user)
-        repo.require_owner(case, user)
-        if not await imagestore.study_exists(session, case_id, study_id):
-            raise ApiError(404, "not_found", "no such study in this case")
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > settings.max_upload_bytes + 64 * 1024:
-        raise ApiError(413, "upload_too_large", f"uploads are limited to {settings.max_upload_bytes} bytes")
-    spooled = await ingest.spool_multipart(request.stream(), request.headers.get("content-type", ""),
-                                           max_bytes=settings.max_upload_bytes, tmp_dir=settings.tmp_dir or None)
+    await _require_owned_study(user, db=rt.db, case_id=case_id, study_id=study_id)
+    spooled = await _spool_upload(request, settings)
     accepted, rejected = await accept_within(spooled, settings, timeout=settings.dicom_parse_timeout_s * 6)
-    out = []
     try:
-        rows = [(repo.new_id("i"), a) for a in accepted]
-        # Two steps, so that a crash never leaves a raw object nobody knows about: the rows are recorded
-        # as `receiving` before the objects are stored; a sweeper removes what a crash left half done.
-        async with rt.db.transaction() as session:
-            await repo.load_case(session, case_id, user, lock=True)  # not deleted meanwhile
-            held, limit = await imagestore.count_images(session, case_id), settings.max_images_per_case
-            if held + len(rows) > limit:  # a submission lists every image: it must fit an event (issue 15)
-                raise ApiError(409, "image_limit_reached", f"a case holds at most {limit} images; it has {held} "
-                               f"and this upload adds {len(rows)}")
-            for image_id, a in rows:
-                await imagestore.insert_receiving(session, image_id, case_id=case_id, study_id=study_id,
-                                                  incoming_key=f"{case_id}/{image_id}", filename=a.filename,
-                                                  size=a.size)
-        gate = asyncio.Semaphore(4)  # the members of a zip are stored a few at a time
-
-        async def store(image_id: str, a: ingest.Accepted) -> None:
-            async with gate:
-                with open(a.path, "rb") as f:
-                    await rt.storage.put_stream(rt.storage.incoming, f"{case_id}/{image_id}", f, a.size,
-                                                a.content_type)
-
-        await asyncio.gather(*(store(i, a) for i, a in rows))
-        async with rt.db.transaction() as session:
-            if await imagestore.mark_processing(session, [i for i, _ in rows]) != len(rows):
-                raise ApiError(503, "upload_interrupted", "the upload was interrupted; send it again")
-            for image_id, a in rows:
-                await rt.emit(session, CaseUploaded(
-                    case_id=case_id, image_id=image_id, study_id=study_id, owner_id=user.id,
-                    object_key=f"{case_id}/{image_id}", content_type=a.content_type, size=a.size, sha256=a.sha256),
-                    key=case_id)
-                out.append({"id": image_id, "status": "processing"})
-        rt.relay.nudge()
-        domain.uploads.inc(len(rows))
+        image_ids = await _record_upload(accepted, rt=rt, user=user, case_id=case_id, study_id=study_id,
+                                         limit=settings.max_images_per_case)
     finally:
-        for a in accepted:
-            a.path.unlink(missing_ok=True)
-        spooled.path.unlink(missing_ok=True)
-    return UploadAccepted(images=out, rejected=rejected)
+        _remove(spooled, accepted)
+    domain.uploads.inc(len(image_ids))
+    return UploadAccepted(images=[{"id": i, "status": "processing"} for i in image_ids], rejected=rejected)
 
 
 def _image_out(im: Mapping[str, Any], series: dict[str, Any]) -> ImageOut:
