@@ -33,7 +33,7 @@ SOURCE_MISSING = "source_missing"  # stable reason code: the raw upload was gone
 def handlers(*, objects: Objects, runs: Runs, deidentifier: Deidentifier, settings: Settings,
              domain: DomainMetrics) -> dict[str, Handler]:
     """The handler of `case.uploaded`, over these ports (wired in `main`, in memory in the service tests)."""
-    budget = ByteBudget(settings.deid_memory_budget_bytes)
+    budget = ByteBudget(settings.deid_memory_budget_bytes, stream_bytes=settings.deid_stream_bytes)
 
     async def uploaded(d: Delivery) -> None:
         e: CaseUploaded = d.event

@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def wired(rt: Runtime) -> dict[str, Handler]:
         # Processes, not threads: de-identification and OCR are CPU-bound and must not stall heartbeats.
-        pool = DeidPool(workers, timeout_s=settings.deid_timeout_s)
+        pool = DeidPool(workers, timeout_s=settings.deid_timeout_s, stream_bytes=settings.deid_stream_bytes)
         app.state.pool = pool
         return handlers(objects=StorageObjects(rt.storage), runs=SqlRuns(rt.db), deidentifier=pool,
                         settings=settings, domain=app.state.domain)

@@ -24,7 +24,12 @@ class Settings(CommonSettings):
     deid_crash_limit: int = Field(
         3, description="Worker deaths while handling one upload before it is quarantined `processing_error`.")
     deid_memory_budget_bytes: int = Field(
-        3 * 1024**3, description="Most bytes of uploads de-identified at once (large uploads wait for each other).")
+        1024**3, description="Most working memory the workers' tasks may need at once, estimated from each "
+                             "upload's size (tasks wait for each other past it); keep it under the memory limit "
+                             "less the service and its workers at rest (about 600 MB with two workers).")
+    deid_stream_bytes: int = Field(
+        64 * 1024**2, description="DICOM uploads at least this large are de-identified file to file, a frame at "
+                                  "a time: their memory does not grow with their size (smaller ones in memory).")
     tmp_dir: str = Field("", description="Where raw objects and results are spooled (default: system temp).")
 
     @model_validator(mode="after")

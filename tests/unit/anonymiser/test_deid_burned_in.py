@@ -11,12 +11,13 @@ from io import BytesIO
 import numpy as np
 import pydicom
 import pytest
+from deid_parity import both_paths
 from PIL import Image, ImageDraw, ImageFont
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, SecondaryCaptureImageStorage, UltrasoundImageStorage, generate_uid
 
-from casebook_anonymiser.deid import CaseKey, DeidResult, deidentify_bytes, deidentify_file
+from casebook_anonymiser.deid import CaseKey, DeidResult, deidentify_file
 from casebook_anonymiser.deid import ocr as ocr_mod
 
 pytest.importorskip("rapidocr_onnxruntime")
@@ -70,7 +71,7 @@ def dicom_with_text(sop_class: str, modality: str) -> bytes:
 def test_png_with_burned_in_text(key: CaseKey) -> None:
     buf = BytesIO()
     text_image("RGB").save(buf, format="PNG")
-    result = deidentify_bytes(buf.getvalue(), key=key)
+    result = both_paths(buf.getvalue(), key)
     assert_redacted_or_quarantined(result)
     if result.status == "ready":
         assert result.data is not None
@@ -84,7 +85,7 @@ def test_png_with_burned_in_text(key: CaseKey) -> None:
     ("sop_class", "modality"), [(SecondaryCaptureImageStorage, "OT"), (UltrasoundImageStorage, "US")]
 )
 def test_dicom_with_burned_in_text(key: CaseKey, sop_class: str, modality: str) -> None:
-    result = deidentify_bytes(dicom_with_text(sop_class, modality), key=key)
+    result = both_paths(dicom_with_text(sop_class, modality), key)
     assert_redacted_or_quarantined(result)
     if result.status == "ready":
         assert result.data is not None
@@ -109,7 +110,7 @@ def test_clean_secondary_capture_passes_ocr(key: CaseKey) -> None:
     ds.Modality = "OT"
     buf = BytesIO()
     ds.save_as(buf)
-    result = deidentify_bytes(buf.getvalue(), key=key)
+    result = both_paths(buf.getvalue(), key)
     assert result.status == "ready", result.reasons
     assert "ocr_checked" in result.info["flags"]
     assert "burned_in_text_redacted" not in result.info["flags"]
@@ -142,7 +143,7 @@ def test_exif_gps_and_text_metadata_removed(key: CaseKey, fmt: str) -> None:
     img.save(buf, format=fmt, **kwargs)
     data = buf.getvalue()
     assert b"Wobbleton" in data
-    result = deidentify_bytes(data, key=key)
+    result = both_paths(data, key)
     assert result.status == "ready", result.reasons
     assert result.data is not None
     assert result.media_type == f"image/{fmt.lower()}"
@@ -155,14 +156,14 @@ def test_exif_gps_and_text_metadata_removed(key: CaseKey, fmt: str) -> None:
 def test_image_needs_ocr_fails_closed_without_it(key: CaseKey) -> None:
     buf = BytesIO()
     text_image().save(buf, format="PNG")
-    result = deidentify_bytes(buf.getvalue(), key=key, ocr=False)
+    result = both_paths(buf.getvalue(), key, ocr=False)
     assert result.status == "quarantined" and result.reasons == ["ocr_unavailable"]
 
 
 def test_truncated_png_is_quarantined(key: CaseKey) -> None:
     buf = BytesIO()
     text_image().save(buf, format="PNG")
-    result = deidentify_bytes(buf.getvalue()[:200], key=key)
+    result = both_paths(buf.getvalue()[:200], key)
     assert result.status == "quarantined" and result.reasons == ["invalid_image"]
 
 
@@ -173,6 +174,6 @@ def test_ocr_unavailable_engine_fails_closed(key: CaseKey, monkeypatch: pytest.M
     monkeypatch.setattr(ocr_mod, "get_engine", broken)
     buf = BytesIO()
     text_image().save(buf, format="PNG")
-    assert deidentify_bytes(buf.getvalue(), key=key).reasons == ["ocr_unavailable"]
+    assert both_paths(buf.getvalue(), key).reasons == ["ocr_unavailable"]
     us = dicom_with_text(UltrasoundImageStorage, "US")
-    assert deidentify_bytes(us, key=key).reasons == ["ocr_unavailable"]
+    assert both_paths(us, key).reasons == ["ocr_unavailable"]

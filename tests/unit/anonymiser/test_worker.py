@@ -64,28 +64,33 @@ async def test_closing_the_pool_leaves_no_worker_behind() -> None:
     assert not any(_alive(p) for p in pids)
 
 
-async def test_large_uploads_wait_for_each_other_within_the_byte_budget() -> None:
+async def test_in_memory_tasks_wait_for_each_other_within_the_budget_and_streamed_ones_cost_a_constant() -> None:
     import asyncio
 
-    from casebook_anonymiser.worker import ByteBudget
+    from casebook_anonymiser.worker import STREAMED_TASK_BYTES, ByteBudget, working_memory
 
-    gib = 1024**3
-    budget = ByteBudget(3 * gib)
+    gib, mib = 1024**3, 1024**2
+    budget = ByteBudget(gib, stream_bytes=64 * mib)
     running: list[int] = []
-    peak = {"bytes": 0, "tasks": 0}
+    peak = {"bytes": 0, "mid": 0, "large": 0}
 
     async def task(size: int) -> None:
         async with budget.hold(size):
             running.append(size)
             peak["bytes"] = max(peak["bytes"], budget.in_use)
-            peak["tasks"] = max(peak["tasks"], len(running))
+            peak["mid"] = max(peak["mid"], running.count(60 * mib))
+            peak["large"] = max(peak["large"], running.count(2 * gib))
             await asyncio.sleep(0.05)
             running.remove(size)
 
-    # four 2 GB uploads and a stream of small images
-    await asyncio.gather(*(task(2 * gib) for _ in range(4)), *(task(50_000) for _ in range(20)))
-    assert peak["bytes"] <= 3 * gib
+    # four 2 GB uploads (streamed), four 60 MB ones (in memory: 360 MB of work each) and small images
+    await asyncio.gather(*(task(2 * gib) for _ in range(4)), *(task(60 * mib) for _ in range(4)),
+                         *(task(50_000) for _ in range(20)))
+    assert peak["bytes"] <= gib
+    assert peak["large"] == 4  # streamed: all four at once, a constant each
+    assert peak["mid"] <= 2  # in memory: they wait for each other
     assert budget.in_use == 0
-    huge = ByteBudget(gib)
-    async with huge.hold(5 * gib):  # larger than the whole budget: admitted alone
+    assert working_memory(2 * gib, 64 * mib) == STREAMED_TASK_BYTES == working_memory(64 * mib, 64 * mib)
+    huge = ByteBudget(gib, stream_bytes=10 * gib)
+    async with huge.hold(5 * gib):  # in memory and larger than the whole budget: admitted alone
         assert huge.in_use == gib

@@ -9,13 +9,14 @@ input identifier survives and that only allow-listed elements were written (``ve
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from . import elements as el
 from . import pixels as px
@@ -92,15 +93,26 @@ def _refuse_early(ds: Dataset) -> str:
     return sop_class
 
 
+PixelPass = Callable[[Dataset, UID], "px.Pixels | None"]
+
+
+def _rewrite_in_memory(ds: Dataset, ts: UID) -> px.Pixels | None:
+    return px.rewrite(ds, ts, ts.is_little_endian)
+
+
 def prepare(data: bytes, key: CaseKey) -> Prepared:
     """Header and pixel passes (no text check): the output dataset and what was done."""
-    ds = read_dataset(data)
+    return prepare_dataset(read_dataset(data), key, size=len(data), pixel_pass=_rewrite_in_memory)
+
+
+def prepare_dataset(ds: Dataset, key: CaseKey, *, size: int, pixel_pass: PixelPass) -> Prepared:
+    """The header pass and `pixel_pass` (in memory, or streamed to a file by `stream`) on a parsed input."""
     sop_class = _refuse_early(ds)
     ts = transfer_syntax(ds)
     builder = Builder(key, ts.is_little_endian)
     out = builder.build(ds, top=True)
     builder.finish()
-    pixels = px.rewrite(ds, ts, ts.is_little_endian)
+    pixels = pixel_pass(ds, ts)
     if pixels is not None:
         out[PIXEL_DATA if pixels.element.vr in ("OB", "OW") else _float_tag(pixels.element.vr)] = pixels.element
         if pixels.decoded:
@@ -114,7 +126,7 @@ def prepare(data: bytes, key: CaseKey) -> Prepared:
         out[tag_of("ColorSpace")] = el.text("CS", ["SRGB"])
     sop_uid = out.get(tag_of("SOPInstanceUID"))
     if sop_uid is None:
-        out[tag_of("SOPInstanceUID")] = el.text("UI", [key.uid("casebook-missing-sop:" + sop_class + str(len(data)))])
+        out[tag_of("SOPInstanceUID")] = el.text("UI", [key.uid("casebook-missing-sop:" + sop_class + str(size))])
     out.update({
         tag_of("PatientName"): el.text("PN", [key.patient_name]),
         tag_of("PatientID"): el.text("LO", [key.patient_id]),
@@ -178,7 +190,15 @@ def _text_check(p: Prepared, data: bytes, flags: list[str], report: dict[str, An
     frames = int(ds_out.get("NumberOfFrames", 1) or 1)
     textcheck.recheck(ds_out, redacted)
     arr: np.ndarray = redacted if frames > 1 else redacted[0]
-    p.out[PIXEL_DATA] = px.native_element(arr)
+    mark_redacted(p, ds_out, px.native_element(arr), regions, flags, report)
+    out, _ = write(p)
+    return out
+
+
+def mark_redacted(p: Prepared, ds_out: Dataset, element: el.Element, regions: list[textcheck.Region],
+                  flags: list[str], report: dict[str, Any]) -> None:
+    """The header of an object whose pixels were redacted: stored native (`element`), colour as RGB."""
+    p.out[PIXEL_DATA] = element
     pi = str(ds_out.get("PhotometricInterpretation", "")).strip()
     if pi.startswith("YBR") and int(ds_out.get("SamplesPerPixel", 1) or 1) == 3:
         pi = "RGB"  # decoding converted the colour space; the redacted pixels are stored as RGB
@@ -190,8 +210,6 @@ def _text_check(p: Prepared, data: bytes, flags: list[str], report: dict[str, An
         p.pixels.element = p.out[PIXEL_DATA]
     report["text_regions_redacted"] = [[r.x0, r.y0, r.x1, r.y1] for r in regions]
     flags.append("burned_in_text_redacted")
-    out, _ = write(p)
-    return out
 
 
 def deidentify_dicom(data: bytes, key: CaseKey, ocr: bool) -> DeidResult:
@@ -205,6 +223,11 @@ def deidentify_dicom(data: bytes, key: CaseKey, ocr: bool) -> DeidResult:
         out = _text_check(p, out, flags, report)
         out, start = write(p)
     verify(p, out, start)
+    return result_of(p, out, flags, report)
+
+
+def result_of(p: Prepared, out: bytes | None, flags: list[str], report: dict[str, Any]) -> DeidResult:
+    """The ready result of a verified object (`out` None when it was written to a file)."""
     b = p.builder
     report.update({
         "kept": sorted(b.kept),

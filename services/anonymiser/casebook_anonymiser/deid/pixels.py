@@ -9,6 +9,7 @@ markers to rewrite. Anything else is quarantined.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,7 +84,7 @@ def expected_length(ds: Dataset) -> int:
     return n
 
 
-def native_array(ds: Dataset, data: bytes, little: bool) -> np.ndarray:
+def native_array(ds: Dataset, data: bytes | memoryview, little: bool) -> np.ndarray:
     """The stored values as a flat array of the stored word size (little endian)."""
     bits = _int(ds, "BitsAllocated")
     signed = _int(ds, "PixelRepresentation") == 1
@@ -91,36 +92,68 @@ def native_array(ds: Dataset, data: bytes, little: bool) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype).astype(dtype.newbyteorder("<"))
 
 
+CHUNK_BYTES = 8 * 1024 * 1024  # native pixels are rewritten in pieces this size (a multiple of every word size)
+
+
 def rewrite_native(ds: Dataset, data: bytes, little: bool) -> tuple[bytes, list[str]]:
     actions: list[str] = []
+    return b"".join(native_chunks(ds, data, little, actions)), actions
+
+
+def native_chunks(ds: Dataset, data: bytes | memoryview, little: bool, actions: list[str], *,
+                  done: Callable[[int, int], None] | None = None) -> Iterator[bytes]:
+    """The rewritten native pixels in pieces (the in-memory and the streaming path share this rule).
+
+    Cut to the frames the header describes, bits above BitsStored zeroed (signed values sign-extended
+    from the high bit), big endian turned little, padded to even length. `actions` is complete once the
+    iterator is exhausted; `done(start, end)` is told each range of `data` that is no longer needed.
+
+    Raises:
+        Quarantine: the pixel data is shorter than its description, or of an unsupported word size.
+    """
     need = expected_length(ds)
-    if len(data) < need:
+    view = memoryview(data).cast("B")
+    if len(view) < need:
         raise Quarantine(INVALID_DICOM, "pixel data shorter than its description")
-    if len(data) > need + 1:
+    if len(view) > need + 1:
         actions.append("trailing_pixel_bytes_removed")
-    if len(data) > need:
-        data = data[:need]
     bits, stored, high = _int(ds, "BitsAllocated"), _int(ds, "BitsStored"), _int(ds, "HighBit")
-    if bits in (8, 16, 32) and (not little or (0 < stored < bits)):
-        arr = native_array(ds, data, little)
-        if 0 < stored < bits:
-            low = max(0, high + 1 - stored)
-            mask = ((1 << stored) - 1) << low
-            unsigned = arr.view(arr.dtype.str.replace("i", "u"))
-            if np.any(unsigned & ~np.array(mask, dtype=unsigned.dtype)):
-                actions.append("unused_bits_zeroed")
-            if _int(ds, "PixelRepresentation") == 1 and low == 0:
-                # Signed values: keep the sign by extending it from the high bit (what readers do).
-                shift = bits - stored
-                arr = ((arr.astype(arr.dtype) << shift) >> shift).astype(arr.dtype)
-            else:
-                arr = (unsigned & np.array(mask, dtype=unsigned.dtype)).view(arr.dtype)
-        data = arr.tobytes()
-    elif bits not in (1, 8, 16, 32, 64):
+    transform = bits in (8, 16, 32) and (not little or (0 < stored < bits))
+    if not transform and bits not in (1, 8, 16, 32, 64):
         raise Quarantine(INVALID_DICOM, f"BitsAllocated {bits} not supported")
-    if len(data) % 2:
-        data += b"\x00"
-    return data, actions
+    zeroed = False
+    for start in range(0, need, CHUNK_BYTES):
+        end = min(need, start + CHUNK_BYTES)
+        piece = view[start:end]
+        if not transform:
+            yield bytes(piece)
+        else:
+            out, had_unused = _masked(ds, piece, little, bits, stored, high)
+            zeroed = zeroed or had_unused
+            yield out
+        if done is not None:
+            done(start, end)
+    if zeroed:
+        actions.append("unused_bits_zeroed")
+    if need % 2:
+        yield b"\x00"
+
+
+def _masked(ds: Dataset, piece: memoryview, little: bool, bits: int, stored: int, high: int) -> tuple[bytes, bool]:
+    arr = native_array(ds, piece, little)
+    had_unused = False
+    if 0 < stored < bits:
+        low = max(0, high + 1 - stored)
+        mask = ((1 << stored) - 1) << low
+        unsigned = arr.view(arr.dtype.str.replace("i", "u"))
+        had_unused = bool(np.any(unsigned & ~np.array(mask, dtype=unsigned.dtype)))
+        if _int(ds, "PixelRepresentation") == 1 and low == 0:
+            # Signed values: keep the sign by extending it from the high bit (what readers do).
+            shift = bits - stored
+            arr = ((arr.astype(arr.dtype) << shift) >> shift).astype(arr.dtype)
+        else:
+            arr = (unsigned & np.array(mask, dtype=unsigned.dtype)).view(arr.dtype)
+    return arr.tobytes(), had_unused
 
 
 def rewrite_encapsulated(ds: Dataset, value: bytes, ts: UID) -> Pixels | None:

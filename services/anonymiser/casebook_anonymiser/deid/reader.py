@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from io import BytesIO
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
@@ -29,6 +29,9 @@ def elements(ds: Dataset) -> dict[int, Any]:
 
 def _truncated(ds: Dataset, size: int) -> bool:
     """pydicom silently returns short values and stops at a partial element header; detect both."""
+    meta = getattr(ds, "file_meta", None)
+    # A deflated dataset's positions are in the inflated stream, not the file.
+    deflated = meta is not None and meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
     last_end = None
     elements: dict[int, Any] = ds._dict  # type: ignore[assignment]
     for elem in elements.values():
@@ -38,21 +41,35 @@ def _truncated(ds: Dataset, size: int) -> bool:
         if elem.value is not None and len(elem.value) != elem.length:
             return True
         last_end = elem.value_tell + elem.length
-    meta = getattr(ds, "file_meta", None)
-    deflated = meta is not None and meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
+        if last_end > size and not deflated:  # a deferred value (not read yet) runs past the end
+            return True
     return last_end is not None and not deflated and last_end < size
 
 
 def read_dataset(data: bytes) -> Dataset:
     """Parse DICOM bytes; a preamble-less stream must yield a real dataset to be accepted."""
-    has_preamble = len(data) >= 132 and data[128:132] == b"DICM"
+    return _read(BytesIO(data), data[:132], len(data), defer=None)
+
+
+def read_dataset_file(fp: BinaryIO, size: int, defer: int) -> Dataset:
+    """Parse a DICOM file with every value larger than `defer` bytes left unread (value None, position kept).
+
+    The same acceptance rules as `read_dataset`; the caller reads the deferred values it needs.
+    """
+    head = fp.read(132)
+    fp.seek(0)
+    return _read(fp, head, size, defer=defer)
+
+
+def _read(fp: BinaryIO, head: bytes, size: int, defer: int | None) -> Dataset:
+    has_preamble = len(head) >= 132 and head[128:132] == b"DICM"
     try:
         # pydicom reports a truncated stream as a warning and returns what it got; a partial object
         # must not pass as a complete one, so that warning is promoted to a quarantine.
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            ds = dcmread(BytesIO(data), force=not has_preamble)
-        if any("end of file" in str(w.message).lower() for w in caught) or _truncated(ds, len(data)):
+            ds = dcmread(fp, force=not has_preamble, defer_size=defer)
+        if any("end of file" in str(w.message).lower() for w in caught) or _truncated(ds, size):
             raise Quarantine(INVALID_DICOM, "truncated")
         if not has_preamble and ("SOPClassUID" not in ds or len(ds._dict) < 3):
             raise Quarantine(INVALID_DICOM, "no DICOM dataset found")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
 
@@ -188,29 +189,43 @@ def _frame(ds_bytes: bytes, index: int, frames: int) -> tuple[Dataset, np.ndarra
     return ds, arr
 
 
+def require_engine() -> None:
+    """Raises: Quarantine(OCR_UNAVAILABLE) when the text detector cannot run (every image needs it)."""
+    try:
+        ocr.get_engine()
+    except ocr.OcrUnavailable as exc:
+        raise Quarantine(OCR_UNAVAILABLE, str(exc)) from exc
+
+
 def check(output: bytes) -> tuple[Dataset, np.ndarray, list[Region], int, np.ndarray]:
     """Decode the written object and look for text on sampled frames as a viewer shows them.
 
     Returns the decoded dataset, all frames, the regions found, how many views were checked and the
     first frame's first view (what a reader opens with).
     """
-    try:
-        ocr.get_engine()
-    except ocr.OcrUnavailable as exc:
-        raise Quarantine(OCR_UNAVAILABLE, str(exc)) from exc
+    require_engine()
     ds, arr = _frame(output, 0, 1)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     stack = arr if frames > 1 else arr[None, ...]
+    regions, n_views, first = scan(ds, lambda i: stack[i], stack.shape[0])
+    return ds, stack, regions, n_views, first
+
+
+FrameAt = Callable[[int], np.ndarray]
+
+
+def scan(ds: Dataset, frame_at: FrameAt, frames: int) -> tuple[list[Region], int, np.ndarray]:
+    """Text regions on the sampled frames (`frame_at(i)` decodes frame i), views checked, the first view."""
     regions: list[Region] = []
     n_views = 0
     first: np.ndarray | None = None
-    for i in sample_frames(stack.shape[0]):
-        for view in views(ds, stack[i]):
+    for i in sample_frames(frames):
+        for view in views(ds, frame_at(i)):
             first = view if first is None else first
             n_views += 1
             regions += find_regions(view)
     assert first is not None  # every frame has at least one view
-    return ds, stack, regions, n_views, first
+    return regions, n_views, first
 
 
 NEAR_UNIFORM_STD = 2.0  # grey levels (of 255) in the view a reader opens with
@@ -233,7 +248,12 @@ def redact(stack: np.ndarray, regions: list[Region]) -> np.ndarray:
 
 
 def recheck(ds: Dataset, stack: np.ndarray) -> None:
-    for i in sample_frames(stack.shape[0]):
-        for view in views(ds, stack[i]):
+    recheck_frames(ds, lambda i: stack[i], stack.shape[0])
+
+
+def recheck_frames(ds: Dataset, frame_at: FrameAt, frames: int) -> None:
+    """Raises: Quarantine(BURNED_IN_TEXT) when text is still found after redaction."""
+    for i in sample_frames(frames):
+        for view in views(ds, frame_at(i)):
             if find_regions(view):
                 raise Quarantine(BURNED_IN_TEXT, "text remains after redaction")
