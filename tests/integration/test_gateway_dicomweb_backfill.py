@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +24,6 @@ from casebook_platform.storage import Storage
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(casebook_gateway.__file__).parent / "migrations"
-
-
-@dataclass
-class _Runtime:
-    """What the index job uses of a service's runtime."""
-
-    db: Database
-    storage: Storage
 
 
 def test_images_from_before_the_index_are_indexed_once(stack: Any) -> None:
@@ -69,9 +60,8 @@ def test_images_from_before_the_index_are_indexed_once(stack: Any) -> None:
         await db.engine.dispose()
         await asyncio.to_thread(command.upgrade, cfg, "head")
         db = Database(url)
-        rt = _Runtime(db, storage)
-        handled = await dicomindex.index_pending(rt)
-        again = await dicomindex.index_pending(rt)
+        handled = await dicomindex.index_pending(db=db, storage=storage)
+        again = await dicomindex.index_pending(db=db, storage=storage)
         async with db.sessions() as s:
             rows = (await s.execute(text(
                 "SELECT id, dicom_state, study_uid, series_uid, sop_uid, sop_class_uid, transfer_syntax_uid, "

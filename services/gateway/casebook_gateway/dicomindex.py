@@ -21,6 +21,8 @@ from pydicom.errors import InvalidDicomError
 
 from casebook_gateway import dicomweb
 from casebook_gateway.adapters import dicomweb as store
+from casebook_platform.db import Database
+from casebook_platform.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,7 @@ _PARSE_ERRORS = (InvalidDicomError, AttributeError, KeyError, ValueError, TypeEr
                  EOFError, NotImplementedError, RuntimeError)
 
 
-def read_header(storage: Any, key: str) -> dicomweb.HeaderIndex:
+def read_header(storage: Storage, key: str) -> dicomweb.HeaderIndex:
     """Read and index one object's header (blocking).
 
     Raises:
@@ -62,13 +64,16 @@ def read_header(storage: Any, key: str) -> dicomweb.HeaderIndex:
             raise ValueError(f"not an indexable DICOM object: {exc}") from exc
 
 
-async def index_pending(rt: Any, limit: int = 50) -> int:
-    """Index up to `limit` ready images not indexed yet; returns how many were handled."""
-    async with rt.db.sessions() as session:
+async def index_pending(*, db: Database, storage: Storage, limit: int = 50) -> int:
+    """Index up to `limit` ready images not indexed yet; returns how many were handled.
+
+    Raises whatever the database, or the store for anything but a missing object, raises (tried again later).
+    """
+    async with db.sessions() as session:
         todo = await store.pending(session, limit)
     for image_id, key in todo:
         try:
-            found = await asyncio.to_thread(read_header, rt.storage, key)
+            found = await asyncio.to_thread(read_header, storage, key)
             values: dict[str, Any] = {
                 "dicom_state": store.INDEXED, "study_uid": found.study_uid, "series_uid": found.series_uid,
                 "sop_uid": found.sop_uid, "sop_class_uid": found.sop_class_uid,
@@ -81,21 +86,20 @@ async def index_pending(rt: Any, limit: int = 50) -> int:
             if exc.code != "NoSuchKey":
                 raise
             values = {"dicom_state": store.FAILED}  # gone: its case was deleted meanwhile
-        async with rt.db.transaction() as session:
+        async with db.transaction() as session:
             await store.record_index(session, image_id, **values)
     return len(todo)
 
 
-async def run_indexer(rt: Any) -> None:
-    """Background job: index what became ready, every `dicomweb_index_interval_s` while idle."""
-    interval = float(getattr(rt.settings, "dicomweb_index_interval_s", 0.5))
+async def run_indexer(*, db: Database, storage: Storage, interval_s: float) -> None:
+    """Background job: index what became ready, every `interval_s` while idle."""
     while True:
         try:
-            if await index_pending(rt):
+            if await index_pending(db=db, storage=storage):
                 continue  # more may be waiting
         except asyncio.CancelledError:
             raise
         except Exception:  # an outage (store, database): retried at the next round
             log.warning("DICOMweb indexing failed; retrying", exc_info=True)
-            await asyncio.sleep(interval * 4)
-        await asyncio.sleep(interval)
+            await asyncio.sleep(interval_s * 4)
+        await asyncio.sleep(interval_s)

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from casebook_gateway import console, dicomindex
+from casebook_gateway import console, dicomindex, sweeper
 from casebook_gateway.adapters.db import metadata, tables
 from casebook_gateway.handlers import build_handlers
 from casebook_gateway.limits import BodyLimits, gateway_rules
@@ -27,6 +27,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def on_start(rt: Runtime) -> None:
         app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=3.0))
 
+    async def sweep_uploads(rt: Runtime) -> None:
+        await sweeper.sweep_forever(db=rt.db, storage=rt.storage, interval_s=settings.upload_sweep_interval_s,
+                                    stale_s=settings.stale_upload_s)
+
+    async def index_dicom(rt: Runtime) -> None:
+        await dicomindex.run_indexer(db=rt.db, storage=rt.storage, interval_s=settings.dicomweb_index_interval_s)
+
     app = create_service_app(
         settings=settings,
         title="Casebook",
@@ -38,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[me.router, cases.router, images.router, deid_report.router, playlists.router, exports.router,
                  dicomweb.router,
                  *([dev_tokens.router] if dev_tokens.enabled(settings) else []), proxy.build_router()],
-        on_start=[on_start], background=[images.sweep_interrupted_uploads, dicomindex.run_indexer],
+        on_start=[on_start], background=[sweep_uploads, index_dicom],
     )
     app.state.domain = domain_metrics(app.state.metrics)
     # Outermost: bodies are bounded before routing, parsing and authentication.

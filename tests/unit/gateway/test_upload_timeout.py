@@ -8,19 +8,17 @@ import threading
 import time
 import zipfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from pydicom.data import get_testdata_file
 
-from casebook_gateway import ingest
-from casebook_gateway.routes import images
+from casebook_gateway import ingest, intake
+from casebook_gateway.settings import Settings
 from casebook_platform.errors import ApiError
 
 
-def _settings(tmp: Path) -> SimpleNamespace:
-    return SimpleNamespace(tmp_dir=str(tmp), max_zip_entries=5000, max_zip_uncompressed_bytes=4 * 1024**3,
-                           max_zip_ratio=100.0, max_image_pixels=80_000_000)
+def _settings(tmp: Path) -> Settings:
+    return Settings(tmp_dir=str(tmp))
 
 
 def _zip_of_dicoms(tmp: Path, n: int) -> ingest.Spooled:
@@ -41,7 +39,7 @@ async def test_a_timed_out_upload_removes_its_spool_and_stops_extracting(tmp_pat
     settings = _settings(tmp_path)
     started = time.monotonic()
     with pytest.raises(ApiError) as refused:
-        await images.accept_within(spooled, settings, timeout=0.2)
+        await intake.accept_within(spooled, settings, timeout=0.2)
     assert refused.value.status == 422 and refused.value.code == "invalid_dicom"
     assert time.monotonic() - started < 1.0  # answered when the time ran out, not when the checks ended
     assert not spooled.path.exists()  # the spool goes at once
@@ -54,7 +52,7 @@ async def test_a_timed_out_upload_removes_its_spool_and_stops_extracting(tmp_pat
 
 async def test_an_upload_checked_in_time_keeps_its_members(tmp_path: Path) -> None:
     spooled = _zip_of_dicoms(tmp_path, 3)
-    accepted, rejected = await images.accept_within(spooled, _settings(tmp_path), timeout=30)
+    accepted, rejected = await intake.accept_within(spooled, _settings(tmp_path), timeout=30)
     assert len(accepted) == 3 and rejected == [] and all(a.path.exists() for a in accepted)
     assert not spooled.path.exists()  # a zip's spool goes once its members are out
 
@@ -69,5 +67,5 @@ def test_a_cancelled_extraction_removes_its_partial_member(tmp_path: Path) -> No
         ingest.extract_member(spooled.path, info, str(tmp_path), cancel)
     assert _left(tmp_path) == [spooled.path.name]
     with pytest.raises(ingest.Cancelled):
-        images._accept(spooled, _settings(tmp_path), cancel)
+        intake.accept(spooled, _settings(tmp_path), cancel)
     assert _left(tmp_path) == [spooled.path.name]  # nothing extracted; the caller removes the spool

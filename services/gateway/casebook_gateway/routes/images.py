@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
-import threading
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from casebook_events import CaseUploaded
-from casebook_gateway import core, ingest, repo
+from casebook_gateway import core, ingest, intake, repo
 from casebook_gateway.adapters import imagestore
 from casebook_gateway.deps import DomainDep, RuntimeDep, SettingsDep
-from casebook_gateway.schemas import ImageOut, RejectedMember, StudyCreate, StudyOut, UploadAccepted
+from casebook_gateway.schemas import ImageOut, StudyCreate, StudyOut, UploadAccepted
 from casebook_gateway.settings import Settings
-from casebook_platform import media
 from casebook_platform.auth import CurrentUser, MaybeUser, Principal
 from casebook_platform.db import Database
 from casebook_platform.errors import ApiError
 from casebook_platform.service import Runtime
 from casebook_platform.storage import Storage
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["studies and images"])
 
 _UPLOAD_DOC: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
@@ -49,104 +43,6 @@ async def create_study(case_id: str, body: StudyCreate, rt: RuntimeDep, user: Cu
                                       modality=body.modality.upper(), findings=body.findings)
     return StudyOut(id=study_id, modality=body.modality.upper(), findings=body.findings, position=position,
                     images=0)
-
-
-def _check_file(path: Path, filename: str, settings: Any) -> tuple[media.Media, list[str]]:
-    """Recognise one file by its content; returns (kind, notes). Raises ApiError for what is refused."""
-    with open(path, "rb") as f:
-        head = f.read(132)
-    kind = media.sniff(head)
-    if kind == "dicom":
-        ingest.validate_dicom(path)
-        notes = ["preamble_zeroed"] if ingest.neutralise_preamble(path) else []
-        return kind, notes
-    if kind in ("png", "jpeg"):
-        ingest.validate_raster(path, kind, settings.max_image_pixels)
-        return kind, []
-    if filename.lower().endswith((".dcm", ".dicom", ".ima")) or not head:
-        raise ApiError(422, "invalid_dicom", f"{filename or 'the file'} is not DICOM (no DICM marker)")
-    raise ApiError(415, "unsupported_media", "send one DICOM file, a zip of DICOM files, or a JPEG/PNG")
-
-
-def _accept(spooled: ingest.Spooled, settings: Any, cancel: threading.Event | None = None
-            ) -> tuple[list[ingest.Accepted], list[RejectedMember]]:
-    """Turn the spooled upload into accepted files and refused zip members (blocking: run in a thread).
-
-    A single file is accepted or refused whole; a zip is taken member by member, and refused whole only when
-    the archive itself is unsafe (ApiError 422 `unsafe_archive`). Setting `cancel` stops a zip's extraction
-    at the next member or chunk (ingest.Cancelled) and removes what was extracted.
-    """
-    tmp = settings.tmp_dir or None
-    with open(spooled.path, "rb") as f:
-        head = f.read(132)
-    if media.sniff(head) != "zip":
-        kind, notes = _check_file(spooled.path, spooled.filename, settings)
-        return [ingest.Accepted(spooled.path, media.media_type(kind), spooled.size, ingest.digest(spooled.path),
-                                spooled.filename, notes)], []
-    members = ingest.check_zip(spooled.path, max_entries=settings.max_zip_entries,
-                               max_total=settings.max_zip_uncompressed_bytes, max_ratio=settings.max_zip_ratio)
-    if not members:
-        raise ApiError(422, "invalid_dicom", "the zip holds no files")
-    accepted: list[ingest.Accepted] = []
-    rejected: list[RejectedMember] = []
-    try:
-        for info in members:
-            if cancel is not None and cancel.is_set():
-                raise ingest.Cancelled()
-            path = ingest.extract_member(spooled.path, info, tmp, cancel)  # an unsafe member refuses the archive
-            try:
-                kind, notes = _check_file(path, info.filename, settings)
-            except ApiError as exc:
-                path.unlink(missing_ok=True)
-                rejected.append(RejectedMember(name=info.filename[-255:], code=exc.code, message=exc.message))
-                continue
-            accepted.append(ingest.Accepted(path, media.media_type(kind), os.path.getsize(path), ingest.digest(path),
-                                            info.filename[-255:], notes))
-    except BaseException:
-        for a in accepted:
-            a.path.unlink(missing_ok=True)
-        raise
-    spooled.path.unlink(missing_ok=True)
-    return accepted, rejected
-
-
-async def accept_within(spooled: ingest.Spooled, settings: Any, *, timeout: float
-                        ) -> tuple[list[ingest.Accepted], list[RejectedMember]]:
-    """`_accept` in a thread, given up after `timeout` seconds: the spool file is removed at once and the
-    extraction told to stop; whatever the thread still produces is removed when it ends.
-
-    Raises:
-        ApiError: 422 `invalid_dicom` when the time ran out, or what `_accept` refused.
-    """
-    cancel = threading.Event()
-    future = asyncio.get_running_loop().run_in_executor(None, _accept, spooled, settings, cancel)
-
-    def give_up() -> None:
-        cancel.set()
-        future.add_done_callback(_discard_late)
-        spooled.path.unlink(missing_ok=True)
-
-    try:
-        done, _ = await asyncio.wait([future], timeout=timeout)
-    except BaseException:  # the request itself was cancelled (client gone, shutdown)
-        give_up()
-        raise
-    if not done:
-        give_up()
-        raise ApiError(422, "invalid_dicom", "the upload could not be recognised in time")
-    try:
-        return future.result()
-    except BaseException:
-        spooled.path.unlink(missing_ok=True)
-        raise
-
-
-def _discard_late(future: asyncio.Future[tuple[list[ingest.Accepted], list[RejectedMember]]]) -> None:
-    """Remove the files of checks that finished after their upload was given up."""
-    if future.cancelled() or future.exception() is not None:
-        return
-    for a in future.result()[0]:
-        a.path.unlink(missing_ok=True)
 
 
 async def _require_owned_study(user: Principal, *, db: Database, case_id: str, study_id: str) -> None:
@@ -262,7 +158,7 @@ async def upload(case_id: str, study_id: str, request: Request, rt: RuntimeDep, 
                  domain: DomainDep, user: CurrentUser) -> UploadAccepted:
     await _require_owned_study(user, db=rt.db, case_id=case_id, study_id=study_id)
     spooled = await _spool_upload(request, settings)
-    accepted, rejected = await accept_within(spooled, settings, timeout=settings.dicom_parse_timeout_s * 6)
+    accepted, rejected = await intake.accept_within(spooled, settings, timeout=settings.dicom_parse_timeout_s * 6)
     try:
         image_ids = await _record_upload(accepted, rt=rt, user=user, case_id=case_id, study_id=study_id,
                                          limit=settings.max_images_per_case)
@@ -326,23 +222,3 @@ async def get_image(image_id: str, rt: RuntimeDep, user: MaybeUser) -> Streaming
     return StreamingResponse(body(), media_type=im["media_type"], headers={
         "Content-Disposition": f'inline; filename="{image_id}.{ext}"', "Content-Length": str(im["size"]),
         "Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"})
-
-
-async def sweep_interrupted_uploads(rt: Any) -> None:
-    """Remove uploads a crash left between storing the raw object and announcing it (status `receiving`)."""
-    from datetime import UTC, datetime, timedelta
-
-    while True:
-        await asyncio.sleep(rt.settings.upload_sweep_interval_s)
-        try:
-            cutoff = datetime.now(UTC) - timedelta(seconds=rt.settings.stale_upload_s)
-            async with rt.db.sessions() as session:
-                stale = await imagestore.stale_receiving(session, cutoff)
-            for row in stale:
-                await rt.storage.delete(rt.storage.incoming, row.incoming_key)  # absent objects are fine
-                async with rt.db.transaction() as session:
-                    await imagestore.delete_receiving(session, row.id)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.warning("upload sweep failed", exc_info=True)
