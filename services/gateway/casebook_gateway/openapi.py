@@ -17,10 +17,10 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from casebook_gateway.deps import HttpDep, SettingsDep
-from casebook_gateway.settings import Settings
+from casebook_gateway.settings import Behind, Settings
 from casebook_platform.openapi import ErrorTable, LinkTable, error_response
 
-FORWARDED = ("moderation", "featuring", "achievements")
+FORWARDED: tuple[Behind, ...] = ("moderation", "featuring", "achievements")
 
 _OWNER = {403: ["not_owner"], 404: ["not_found"]}
 _LIMITS = ["draft_limit_reached", "unlisted_limit_reached"]
@@ -174,9 +174,9 @@ def document_gateway(doc: dict[str, Any]) -> None:
 
 async def fetch_forwarded(client: httpx.AsyncClient, settings: Settings) -> dict[str, dict[str, Any] | None]:
     """Each forwarded service's OpenAPI document, or None while it cannot be had."""
-    async def one(name: str) -> dict[str, Any] | None:
+    async def one(name: Behind) -> dict[str, Any] | None:
         try:
-            r = await client.get(f"{getattr(settings, f'gateway_{name}_url')}/openapi.json", timeout=5.0)
+            r = await client.get(f"{settings.service_url(name)}/openapi.json", timeout=5.0)
             return dict(r.json()) if r.status_code == 200 else None
         except (httpx.HTTPError, ValueError):
             return None

@@ -1,8 +1,13 @@
 """Settings of the gateway (environment variables `CASEBOOK_*`)."""
 
+from typing import Literal
+
 from pydantic import Field
 
 from casebook_platform.settings import CommonSettings
+
+Behind = Literal["moderation", "featuring", "achievements", "export"]
+"""The services the gateway calls or forwards to."""
 
 
 class Settings(CommonSettings):
@@ -34,3 +39,9 @@ class Settings(CommonSettings):
                                              "header the DICOMweb index has not read yet.")
     dicomweb_spool_bytes: int = Field(32 * 1024**2, description="Objects up to this size are read into memory "
                                       "for frames and rendered images; larger ones spill to a temporary file.")
+
+    def service_url(self, service: Behind) -> str:
+        """The base URL of a service behind the gateway (`gateway_<service>_url`)."""
+        urls: dict[Behind, str] = {"moderation": self.gateway_moderation_url, "featuring": self.gateway_featuring_url,
+                                   "achievements": self.gateway_achievements_url, "export": self.gateway_export_url}
+        return urls[service]

@@ -31,11 +31,11 @@ class Upstream(httpx.AsyncBaseTransport):
 
 def _app(upstream: Upstream) -> FastAPI:
     app = FastAPI()
-    app.state.http = httpx.AsyncClient(transport=upstream)
+    client = httpx.AsyncClient(transport=upstream)
 
     @app.api_route("/v1/moderation/{rest:path}", methods=["GET", "POST"])
     async def forwarded(request: Request) -> Any:
-        return await proxy.forward(request, "http://moderation")
+        return await proxy.forward(request, "http://moderation", client=client)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -12,8 +12,9 @@ from urllib.parse import quote
 import httpx
 from fastapi import APIRouter, Request, Response
 
-from casebook_gateway.deps import HttpDep, SettingsDep, get_http
+from casebook_gateway.deps import HttpDep, SettingsDep
 from casebook_gateway.limits import DEFAULT_LIMIT, stream_limited
+from casebook_gateway.settings import Behind
 from casebook_platform.errors import ApiError
 
 _HOP = {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "te", "upgrade",
@@ -21,16 +22,14 @@ _HOP = {"host", "content-length", "connection", "keep-alive", "transfer-encoding
 MAX_BODY = DEFAULT_LIMIT
 
 
-async def forward(request: Request, base: str, *, client: httpx.AsyncClient | None = None) -> Response:
-    """Forward the request unchanged (method, path, query, body, Authorization) and relay the answer.
-
-    `client` is the gateway's (`HttpDep`); a caller outside a route may leave it out for the lifespan's own.
+async def forward(request: Request, base: str, *, client: httpx.AsyncClient) -> Response:
+    """Forward the request unchanged (method, path, query, body, Authorization) through `client` (the gateway's,
+    `HttpDep`) and relay the answer.
 
     Raises:
         ApiError: 413 `request_too_large` past 1 MB; 503 `service_unavailable` when the owning service
             cannot be reached.
     """
-    client = get_http(request) if client is None else client
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
     # The body is streamed through, never held whole, and the limit holds while it streams (the BodyLimits
     # middleware has already refused a declared length over it). A declared length is passed on as it is.
@@ -50,19 +49,19 @@ async def forward(request: Request, base: str, *, client: httpx.AsyncClient | No
     return Response(r.content, status_code=r.status_code, headers=out)
 
 
-def _forwarder(service: str) -> Callable[..., Awaitable[Response]]:
+def _forwarder(service: Behind) -> Callable[..., Awaitable[Response]]:
     async def forwarded(request: Request, client: HttpDep, settings: SettingsDep) -> Response:
-        return await forward(request, getattr(settings, f"gateway_{service}_url"), client=client)
+        return await forward(request, settings.service_url(service), client=client)
 
     forwarded.__name__ = f"forward_to_{service}"
     return forwarded
 
 
 # Path prefixes each service owns, as routes (hidden from the schema: the services' documents describe them).
-PREFIXES = [("moderation", "/v1/moderation/{rest:path}"), ("featuring", "/v1/featured"),
-            ("featuring", "/v1/featured.atom"),
-            ("featuring", "/v1/case-of-the-month/{rest:path}"), ("achievements", "/v1/users/{user_id}/achievements"),
-            ("achievements", "/v1/achievements/{rest:path}")]
+PREFIXES: list[tuple[Behind, str]] = [
+    ("moderation", "/v1/moderation/{rest:path}"), ("featuring", "/v1/featured"), ("featuring", "/v1/featured.atom"),
+    ("featuring", "/v1/case-of-the-month/{rest:path}"), ("achievements", "/v1/users/{user_id}/achievements"),
+    ("achievements", "/v1/achievements/{rest:path}")]
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 
 
