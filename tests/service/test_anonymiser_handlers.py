@@ -7,6 +7,7 @@ the raw upload goes, redelivery, an unreachable object store, and the sweep of r
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import io
 import json
@@ -26,11 +27,12 @@ from casebook_anonymiser.adapters.memory import InProcessDeidentifier, MemoryObj
 from casebook_anonymiser.deid import CaseKey
 from casebook_anonymiser.handlers import handlers
 from casebook_anonymiser.metrics import DomainMetrics
-from casebook_anonymiser.ports import Deidentifier
+from casebook_anonymiser.ports import Deidentifier, Run
 from casebook_anonymiser.settings import Settings
 from casebook_anonymiser.sweeper import sweep_once
 from casebook_anonymiser.worker import Outcome, TaskTimeout
 from casebook_events import CaseAnonymised, CaseQuarantined, CaseUploaded, Envelope, Topic
+from casebook_events.limits import MAX_IDENTIFIER_DIGESTS
 from casebook_platform.identifiers import find_digested
 from casebook_platform.memory import MemoryConsumer
 from casebook_platform.metrics import Metrics
@@ -91,9 +93,9 @@ class Anonymiser:
 
 
 @asynccontextmanager
-async def anonymiser(deidentifier: Deidentifier | None = None, objects: MemoryObjects | None = None
-                     ) -> AsyncIterator[Anonymiser]:
-    objects, runs, metrics = objects or MemoryObjects(), MemoryRuns(), Metrics("anonymiser")
+async def anonymiser(deidentifier: Deidentifier | None = None, objects: MemoryObjects | None = None,
+                     runs: MemoryRuns | None = None) -> AsyncIterator[Anonymiser]:
+    objects, runs, metrics = objects or MemoryObjects(), runs or MemoryRuns(), Metrics("anonymiser")
     domain = DomainMetrics(metrics)
     wired = handlers(objects=objects, runs=runs, deidentifier=deidentifier or InProcessDeidentifier(),
                      settings=SETTINGS, domain=domain)
@@ -125,6 +127,17 @@ class TimesOut:
     async def run(self, src: Path, dst: Path, key: CaseKey, ocr: bool) -> Outcome:
         self.calls += 1
         raise TaskTimeout("exceeded 600 s")
+
+
+class TooManyIdentifiers:
+    """The real core, its result reporting more identifiers than `case.anonymised` may carry digests of."""
+
+    def __init__(self, core: InProcessDeidentifier) -> None:
+        self.core = core
+
+    async def run(self, src: Path, dst: Path, key: CaseKey, ocr: bool) -> Outcome:
+        result = await self.core.run(src, dst, key, ocr)
+        return dataclasses.replace(result, identifiers=[f"value {n}" for n in range(MAX_IDENTIFIER_DIGESTS + 1)])
 
 
 class WorkerDies:
@@ -160,6 +173,20 @@ class Unreachable(MemoryObjects):
             self.writes -= 1
             raise ConnectionResetError("object store unreachable")
         await super().put_output(key, path, media_type)
+
+
+class RecordFailsFirst(MemoryRuns):
+    """A runs record whose first write for each image fails (the database dropped the connection)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed: list[str] = []
+
+    async def record(self, session: Any, run: Run) -> None:
+        if run.image_id not in self.failed:
+            self.failed.append(run.image_id)
+            raise ConnectionResetError("database unreachable")
+        await super().record(session, run)
 
 
 class DeleteFails(MemoryObjects):
@@ -269,6 +296,28 @@ async def test_a_redelivered_upload_is_handled_once() -> None:
     assert [e.image_id for e in a.anonymised()] == ["i_7"] and a.quarantined() == []
     assert core.calls == 1 and list(a.runs.runs) == ["i_7"] and a.runs.runs["i_7"]["status"] == "ready"
     assert a.count("casebook_images_deidentified_total") == 1
+
+
+async def test_an_outcome_whose_transaction_is_retried_is_counted_once() -> None:
+    runs = RecordFailsFirst()
+    async with anonymiser(runs=runs) as a:
+        await a.upload("i_11", b"not an image at all")
+        await a.upload("i_12", ct_small())
+    assert runs.failed == ["i_11", "i_12"]  # each delivery rolled back once, then committed
+    assert [q.image_id for q in a.quarantined()] == ["i_11"] and [e.image_id for e in a.anonymised()] == ["i_12"]
+    assert a.count("casebook_images_quarantined_total", reason="unsupported_media") == 1
+    assert a.count("casebook_images_deidentified_total") == 1
+
+
+async def test_too_many_identifiers_quarantine_an_image_the_core_made_ready() -> None:
+    many = InProcessDeidentifier()
+    async with anonymiser(TooManyIdentifiers(many)) as a:
+        await a.upload("i_13", ct_small())
+    assert a.anonymised() == [] and [q.reasons for q in a.quarantined()] == [["too_many_identifiers"]]
+    assert set(a.objects.images) == {"c_1/i_13.deid-report.json"}  # the report, never the image
+    assert a.report("i_13")["quarantine_reasons"] == ["too_many_identifiers"]
+    assert a.runs.runs["i_13"]["status"] == "quarantined" and a.objects.incoming == {}
+    assert a.count("casebook_images_quarantined_total", reason="too_many_identifiers") == 1
 
 
 async def test_an_unreachable_object_store_is_waited_for_never_turned_into_an_outcome() -> None:

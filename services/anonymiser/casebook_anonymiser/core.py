@@ -6,6 +6,8 @@ import hashlib
 from typing import Any
 
 from casebook_anonymiser.deid import CaseKey
+from casebook_anonymiser.deid.result import TOO_MANY_IDENTIFIERS
+from casebook_anonymiser.worker import Outcome
 from casebook_events.limits import MAX_IDENTIFIER_DIGESTS
 from casebook_platform.identifiers import identifier_digests
 
@@ -25,6 +27,18 @@ def digests_of(case_id: str, identifiers: list[str]) -> list[str]:
 def digests_fit(digests: list[str]) -> bool:
     """Whether `case.anonymised` can carry them under its stated size bound (past it the image is quarantined)."""
     return len(digests) <= MAX_IDENTIFIER_DIGESTS
+
+
+def announced(result: Outcome, digests: list[str]) -> Outcome:
+    """The outcome to announce for `result`, whose input's identifiers have these digests.
+
+    A ready result whose digests would not fit `case.anonymised` is quarantined `too_many_identifiers`
+    instead (its file is never stored); any other result is announced as it is.
+    """
+    if result.status != "ready" or digests_fit(digests):
+        return result
+    return Outcome(status="quarantined", reasons=[TOO_MANY_IDENTIFIERS], media_type=result.media_type,
+                   info=result.info)
 
 
 def sha256(data: bytes) -> str:

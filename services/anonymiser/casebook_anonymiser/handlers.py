@@ -17,7 +17,7 @@ from pathlib import Path
 
 from casebook_anonymiser import core
 from casebook_anonymiser.deid import CaseKey
-from casebook_anonymiser.deid.result import PROCESSING_ERROR, TOO_MANY_IDENTIFIERS
+from casebook_anonymiser.deid.result import PROCESSING_ERROR
 from casebook_anonymiser.metrics import DomainMetrics
 from casebook_anonymiser.ports import Deidentifier, Objects, Run, Runs, SourceMissing
 from casebook_anonymiser.settings import Settings
@@ -60,10 +60,7 @@ def handlers(*, objects: Objects, runs: Runs, deidentifier: Deidentifier, settin
                                        crash_limit=settings.deid_crash_limit)
         domain.seconds.observe(time.perf_counter() - started)
         digests = core.digests_of(e.case_id, result.identifiers)
-        if result.status == "ready" and not core.digests_fit(digests):
-            result = Outcome(status="quarantined", reasons=[TOO_MANY_IDENTIFIERS], media_type=result.media_type,
-                             info=result.info)
-        return result, digests
+        return core.announced(result, digests), digests
 
     async def store_ready(d: Delivery, e: CaseUploaded, result: Outcome, digests: list[str], dst: Path) -> bool:
         """Store and announce a ready result; False (nothing done) for any other."""
@@ -76,17 +73,16 @@ def handlers(*, objects: Objects, runs: Runs, deidentifier: Deidentifier, settin
             media_type=result.media_type, size=result.size, sha256=result.sha256, identifier_digests=digests,
             **core.anonymised_fields(result.info)), key=e.case_id)
         await finish(d, e, result, [], out_key=out_key, size_out=result.size)
-        domain.deidentified.inc()
         return True
 
     async def finish(d: Delivery, e: CaseUploaded, result: Outcome | None, reasons: list[str], *,
                      out_key: str | None = None, size_out: int | None = None) -> None:
-        """Record the outcome (quarantined when there are `reasons`, announced then) in the delivery."""
+        """Record the outcome (quarantined when there are `reasons`, announced then) in the delivery; it is
+        counted once the delivery is committed."""
         if reasons:
             await d.emit(CaseQuarantined(case_id=e.case_id, image_id=e.image_id, study_id=e.study_id,
                                          reasons=reasons), key=e.case_id)
-            for r in reasons:
-                domain.quarantined.labels(r).inc()
+        d.after_commit.append(partial(_count, domain, reasons))
         actions = list(result.info.get("actions", [])) if result else []
         await runs.record(d.session, Run(
             image_id=e.image_id, case_id=e.case_id, status="quarantined" if reasons else "ready", reasons=reasons,
@@ -111,6 +107,14 @@ async def _deidentify(deidentifier: Deidentifier, src: Path, dst: Path, key: Cas
         except BrokenProcessPool:
             log.warning("a de-identification worker died (attempt %d/%d)", attempt, crash_limit)
     return Outcome(status="quarantined", reasons=[PROCESSING_ERROR], media_type="application/octet-stream")
+
+
+async def _count(domain: DomainMetrics, reasons: list[str]) -> None:
+    """Count a committed outcome (after the commit: a delivery retried after a rollback counts once)."""
+    if not reasons:
+        domain.deidentified.inc()
+    for r in reasons:
+        domain.quarantined.labels(r).inc()
 
 
 async def _remove_raw(objects: Objects, runs: Runs, e: CaseUploaded) -> None:

@@ -18,6 +18,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from casebook_anonymiser import core
 from casebook_anonymiser.deid import CaseKey, deidentify_file
 from casebook_anonymiser.deid.result import REASON_CODES, TOO_MANY_IDENTIFIERS
+from casebook_anonymiser.worker import Outcome
 from casebook_events.limits import MAX_IDENTIFIER_DIGESTS
 
 
@@ -69,3 +70,19 @@ def test_a_patients_surname_alone_has_a_digest(key: CaseKey) -> None:
     digests = core.digests_of(key.case_id, result.identifiers)
     assert digest(key.case_id, "compressedsamples") in digests
     assert find_digested("Seen by Dr X; compressedsamples was well.", key.case_id, digests) == ["compressedsamples"]
+
+
+def test_a_ready_result_whose_digests_do_not_fit_is_announced_quarantined() -> None:
+    ready = Outcome(status="ready", reasons=[], media_type="application/dicom", info={"actions": ["uids"]},
+                    identifiers=["Doe^Jane"], size=100, sha256="ab" * 32)
+    fits, crowded = ["a" * 64] * MAX_IDENTIFIER_DIGESTS, ["a" * 64] * (MAX_IDENTIFIER_DIGESTS + 1)
+    assert core.announced(ready, fits) is ready
+    out = core.announced(ready, crowded)
+    assert (out.status, out.reasons, out.media_type, out.info) == (
+        "quarantined", [TOO_MANY_IDENTIFIERS], "application/dicom", {"actions": ["uids"]})
+    assert out.size is None and out.sha256 is None  # nothing of the file is announced
+
+
+def test_a_quarantined_result_keeps_its_own_reasons_however_many_identifiers() -> None:
+    refused = Outcome(status="quarantined", reasons=["burned_in_text"], media_type="application/dicom")
+    assert core.announced(refused, ["a" * 64] * (MAX_IDENTIFIER_DIGESTS + 1)) is refused
