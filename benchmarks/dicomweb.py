@@ -64,7 +64,7 @@ def _wado_study(http: httpx.Client, study: str) -> tuple[int, float]:
 
 
 def main(argv: list[str]) -> int:
-    n = int(argv[argv.index("--images") + 1]) if "--images" in argv else 100
+    n = int(argv[argv.index("--images") + 1]) if "--images" in argv else (40 if "--quick" in argv else 100)
     blobs = unique_copies([_template()], n)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:

@@ -21,7 +21,8 @@ from pathlib import Path
 from common import Result, cpu_info, table
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["deid.py", "upload.py", "export.py", "load.py", "settings_cost.py", "faults.py"]
+BENCHMARKS = ["deid.py", "upload.py", "large_uploads.py", "export.py", "load.py", "dicomweb.py",
+              "settings_cost.py", "faults.py"]
 # What each script is told in full mode (the others run their full sizes with no flag).
 FULL_FLAGS = {"deid.py": ["--full"], "load.py": ["--sustained"], "settings_cost.py": []}
 README = HERE.parent / "README.md"

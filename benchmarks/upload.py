@@ -24,7 +24,7 @@ from minio import Minio
 CHUNK = 8 * 1024 * 1024
 
 
-def big_dicom(path: Path, size_mb: int) -> int:
+def big_dicom(path: Path, size_mb: int, *, sop_uid: str | None = None) -> int:
     """CT_small's header with `size_mb` of pixel frames appended as one explicit-length OW element."""
     from pydicom.data import get_testdata_file
 
@@ -33,6 +33,8 @@ def big_dicom(path: Path, size_mb: int) -> int:
     frames = max(1, size_mb * 1024 * 1024 // frame)
     del ds.PixelData
     ds.NumberOfFrames = frames
+    if sop_uid is not None:
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
     pixel_len = frames * frame
