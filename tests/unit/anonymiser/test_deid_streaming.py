@@ -19,42 +19,11 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from deid_parity import both_paths, streamed
-from PIL import Image, ImageDraw, ImageFont
+from deid_parity import NAME, both_paths, multiframe, streamed
 from pydicom.data import get_testdata_files
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, MultiFrameGrayscaleWordSecondaryCaptureImageStorage, generate_uid
+from pydicom.dataset import Dataset
 
 from casebook_anonymiser.deid import CaseKey, deidentify_to_path
-
-NAME = "Quillfeather^Zebedee"
-
-
-def _multiframe(frames: int, rows: int = 256, cols: int = 256, *, text_on: int | None = None) -> Dataset:
-    """A 16-bit (12 stored) multi-frame object with a patient name in its header and optionally on a frame."""
-    rng = np.random.default_rng(7)
-    stack = (rng.integers(0, 400, size=(frames, rows, cols), dtype=np.uint16) + 1000)
-    stack[::2] |= np.uint16(0xF000)  # junk above BitsStored on every other frame
-    if text_on is not None:
-        img = Image.new("L", (cols, rows), 0)
-        ImageDraw.Draw(img).text((10, 10), "JOHN SMITH 1234567", fill=255, font=ImageFont.load_default(size=22))
-        stack[text_on] = np.where(np.asarray(img) > 100, np.uint16(4000), stack[text_on] & 0x0FFF)
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = MultiFrameGrayscaleWordSecondaryCaptureImageStorage
-    ds.SOPClassUID = MultiFrameGrayscaleWordSecondaryCaptureImageStorage
-    ds.SOPInstanceUID = generate_uid()
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.PatientName, ds.PatientID, ds.Modality = NAME, "PID98765432", "OT"
-    ds.StudyDescription = "Quillfeather follow-up"
-    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, cols, frames
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.WindowCenter, ds.WindowWidth = 1200, 800
-    ds.PixelData = stack.tobytes()
-    return ds
 
 
 def _save(ds: Dataset, path: Path) -> bytes:
@@ -78,7 +47,7 @@ def test_whole_pydicom_corpus_gives_the_same_result_on_both_paths(key: CaseKey) 
 
 
 def test_a_cine_with_text_on_one_frame_is_redacted_identically(key: CaseKey, tmp_path: Path) -> None:
-    data = _save(_multiframe(12, text_on=5), tmp_path / "cine.dcm")
+    data = _save(multiframe(12, text_on=5), tmp_path / "cine.dcm")
     result = both_paths(data, key)
     assert result.status == "ready", result.reasons
     assert "burned_in_text_redacted" in result.info["flags"]
@@ -87,7 +56,7 @@ def test_a_cine_with_text_on_one_frame_is_redacted_identically(key: CaseKey, tmp
 
 
 def test_a_streamed_object_is_valid_dicom_with_every_frame(key: CaseKey, tmp_path: Path) -> None:
-    ds = _multiframe(40)
+    ds = multiframe(40)
     src, dst = tmp_path / "in.dcm", tmp_path / "out.dcm"
     _save(ds, src)
     result = deidentify_to_path(src, dst, key=key, stream_min=0)
@@ -100,13 +69,13 @@ def test_a_streamed_object_is_valid_dicom_with_every_frame(key: CaseKey, tmp_pat
 
 
 def test_a_deferred_value_that_runs_past_the_end_is_truncation(key: CaseKey, tmp_path: Path) -> None:
-    data = _save(_multiframe(40), tmp_path / "in.dcm")
+    data = _save(multiframe(40), tmp_path / "in.dcm")
     result, out = streamed(data[: len(data) - 4096], key)
     assert result.reasons == ["invalid_dicom"] and out is None
 
 
 def test_a_huge_non_pixel_value_is_refused(key: CaseKey, tmp_path: Path) -> None:
-    ds = _multiframe(2)
+    ds = multiframe(2)
     ds.add_new(0x00091010, "OB", b"\x00" * (17 * 1024 * 1024))  # a private blob larger than any header needs
     data = _save(ds, tmp_path / "in.dcm")
     result, out = streamed(data, key)
@@ -114,7 +83,7 @@ def test_a_huge_non_pixel_value_is_refused(key: CaseKey, tmp_path: Path) -> None
 
 
 def test_a_quarantined_streamed_object_leaves_no_output(key: CaseKey, tmp_path: Path) -> None:
-    ds = _multiframe(4)
+    ds = multiframe(4)
     ds.BurnedInAnnotation = "YES"
     src, dst = tmp_path / "in.dcm", tmp_path / "out.dcm"
     _save(ds, src)
@@ -140,7 +109,7 @@ _PEAK = textwrap.dedent("""
 @pytest.mark.slow
 def test_streaming_memory_does_not_grow_with_the_object(tmp_path: Path) -> None:
     # 1,600 frames of 256×256×16 bit = 210 MB; the streaming path works a frame or 8 MiB at a time.
-    ds = _multiframe(1600)
+    ds = multiframe(1600)
     src = tmp_path / "big.dcm"
     _save(ds, src)
     del ds
