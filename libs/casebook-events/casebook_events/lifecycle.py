@@ -42,8 +42,6 @@ class RevisionStatus(StrEnum):
 
 # A case awaiting an editor's decision.
 UNDER_REVIEW: frozenset[str] = frozenset({Status.SUBMITTED, Status.IN_REVIEW})
-# A case that has been sent to moderation at least once (its visibility is, or was, public).
-PUBLISHED: frozenset[str] = frozenset({Status.SUBMITTED, Status.IN_REVIEW, Status.APPROVED, Status.REJECTED})
 # Visibilities that count against a per-owner limit (a rejected case returns as a draft and counts).
 LIMITED: frozenset[str] = frozenset({Visibility.DRAFT, Visibility.UNLISTED})
 # The statuses a case may be (re)submitted from; an approved case is resubmitted with its pending edits.
@@ -87,6 +85,13 @@ def is_editor(roles: Collection[str]) -> bool:
 def over_limit(count: int, limit: int) -> bool:
     """True when an owner already holds `limit` or more cases of a limited kind (no new one may be added)."""
     return count >= limit
+
+
+def decision_applies(revision_status: str) -> bool:
+    """True when an editor's decision still applies to a revision: one still submitted, or superseded by a
+    newer submission it raced with (the editor decided on what they saw). A withdrawn revision, or one
+    already decided, stays as it is."""
+    return revision_status in (RevisionStatus.SUBMITTED, RevisionStatus.SUPERSEDED)
 
 
 def newer_wins(known_revision: int, incoming_revision: int, *, deleted: bool) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from casebook_events import (
@@ -24,10 +25,6 @@ from casebook_gateway.ports import ImageObjects, ReadModelFor
 from casebook_platform.consumer import Delivery, Handler
 from casebook_platform.service import Runtime
 
-# A decision applies to a revision still submitted, or superseded by a newer submission it raced with (the
-# editor decided on what they saw); a withdrawn revision, or one already decided, stays as it is.
-DECIDABLE = frozenset({RevisionStatus.SUBMITTED, RevisionStatus.SUPERSEDED})
-
 
 def build_handlers(rt: Runtime) -> dict[str, Handler]:
     """The handlers on PostgreSQL and the images bucket, in each delivery's transaction (what the app wires)."""
@@ -48,13 +45,12 @@ def handlers(*, store: ReadModelFor, objects: ImageObjects, metrics: DomainMetri
             d.after_commit.append(lambda: objects.delete(e.object_key))
             d.after_commit.append(lambda: objects.delete(e.object_key + ".deid-report.json"))
         else:
-            metrics.images_ready.inc()
+            d.after_commit.append(partial(_count_ready, metrics))
 
     async def quarantined(d: Delivery) -> None:
         e: CaseQuarantined = d.event
         await store(d).update_image(e.image_id, status="quarantined", reasons=e.reasons)
-        for r in e.reasons:
-            metrics.images_quarantined.labels(r).inc()
+        d.after_commit.append(partial(_count_quarantined, metrics, e.reasons))
 
     async def approved(d: Delivery) -> None:
         e: CaseApproved = d.event
@@ -63,7 +59,7 @@ def handlers(*, store: ReadModelFor, objects: ImageObjects, metrics: DomainMetri
         if case is None or case["visibility"] != Visibility.PUBLIC:
             return  # deleted or withdrawn meanwhile
         rev = await rm.revision_for_update(e.case_id, e.revision)
-        if rev is None or rev.status not in DECIDABLE:
+        if rev is None or not lifecycle.decision_applies(rev.status):
             return  # withdrawn (or already decided): nothing to publish
         # The approved revision is published as it was frozen, whatever the case holds by now; an edit made
         # since stays pending (and, when it was submitted, stays in moderation).
@@ -85,7 +81,7 @@ def handlers(*, store: ReadModelFor, objects: ImageObjects, metrics: DomainMetri
         if case is None:
             return
         rev = await rm.revision_for_update(e.case_id, e.revision)
-        if rev is None or rev.status not in DECIDABLE:
+        if rev is None or not lifecycle.decision_applies(rev.status):
             return
         reasons = [r.model_dump() for r in e.reasons]
         actor = e.editor_id or "automatic-checks"
@@ -124,3 +120,13 @@ def handlers(*, store: ReadModelFor, objects: ImageObjects, metrics: DomainMetri
     return {Topic.CASE_ANONYMISED: anonymised, Topic.CASE_QUARANTINED: quarantined, Topic.CASE_APPROVED: approved,
             Topic.CASE_REJECTED: rejected, Topic.CASE_FEATURED: featured, Topic.CASE_OF_THE_MONTH: of_the_month,
             Topic.EXPORT_READY: export_ready, Topic.EXPORT_FAILED: export_failed}
+
+
+# Counted after the commit, so a delivery whose transaction is rolled back and retried counts once.
+async def _count_ready(metrics: DomainMetrics) -> None:
+    metrics.images_ready.inc()
+
+
+async def _count_quarantined(metrics: DomainMetrics, reasons: list[str]) -> None:
+    for r in reasons:
+        metrics.images_quarantined.labels(r).inc()

@@ -34,6 +34,13 @@ def test_editors_never_decide_their_own_cases() -> None:
     assert lifecycle.may_decide("ed", "alice")
 
 
+@pytest.mark.parametrize(("revision_status", "applies"), [
+    ("submitted", True), ("superseded", True), ("withdrawn", False), ("approved", False), ("rejected", False),
+    ("pending", False)])
+def test_a_decision_applies_to_a_submitted_revision_or_one_it_raced_with(revision_status: str, applies: bool) -> None:
+    assert lifecycle.decision_applies(revision_status) is applies
+
+
 def test_newer_revision_wins_and_deletion_is_final() -> None:
     assert lifecycle.newer_wins(3, 4, deleted=False)
     assert lifecycle.newer_wins(3, 3, deleted=False)  # a redelivery is applied again harmlessly

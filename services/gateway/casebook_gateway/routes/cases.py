@@ -53,9 +53,9 @@ async def _enforce_limit(session: AsyncSession, settings: Settings, owner: str, 
     Raises:
         ApiError: 409 `draft_limit_reached` / `unlisted_limit_reached`.
     """
-    limits = {Visibility.DRAFT: settings.draft_limit, Visibility.UNLISTED: settings.unlisted_limit}
-    if visibility not in limits:
+    if visibility not in lifecycle.LIMITED:
         return
+    limits = {Visibility.DRAFT: settings.draft_limit, Visibility.UNLISTED: settings.unlisted_limit}
     await revisions.lock_owner(session, owner)
     if creating and visibility != Visibility.DRAFT:
         drafts = await revisions.count_cases(session, owner, Visibility.DRAFT)
