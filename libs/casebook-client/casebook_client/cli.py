@@ -19,7 +19,6 @@ from casebook_client.api import Api, ApiError, NetworkError
 from casebook_client.sources import SourceError
 from casebook_client.ui import Ui
 
-COMMANDS = ("upload", "export")
 DEFAULT_URL = "http://127.0.0.1:8080"
 
 _HINTS = {

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 MAX_MEMBER_BYTES = 4 << 30  # one zip member read into memory at most (a DICOM file, not an archive bomb)
+# The DICOM JSON keys (PS3.18 F.2: the tag as 8 hex digits) of the UIDs a DICOMweb search answers with.
+SERIES_INSTANCE_UID = "0020000E"
+SOP_INSTANCE_UID = "00080018"
 
 
 @dataclass(frozen=True)
@@ -79,10 +82,10 @@ def dicomweb_items(url: str, study_uid: str, *, token: str | None = None) -> lis
     c = DICOMwebClient(url=url, headers={"Authorization": f"Bearer {token}"} if token else None)
     try:
         series = c.search_for_series(study_instance_uid=study_uid)
-        instances = [(_value(s, "0020000E"), _value(i, "00080018"))
+        instances = [(_value(s, SERIES_INSTANCE_UID), _value(i, SOP_INSTANCE_UID))
                      for s in series
                      for i in c.search_for_instances(study_instance_uid=study_uid,
-                                                     series_instance_uid=_value(s, "0020000E"))]
+                                                     series_instance_uid=_value(s, SERIES_INSTANCE_UID))]
     except requests.RequestException as exc:
         raise SourceError(f"{url}: {exc}") from exc
     if not instances:

@@ -35,7 +35,6 @@ ErrorTable = Mapping[tuple[str, str], Mapping[int, Sequence[str]]]
 # (METHOD, path template, status) → {link name: (target METHOD, target path, {parameter: runtime expression})}
 LinkTable = Mapping[tuple[str, str, int], Mapping[str, tuple[str, str, Mapping[str, str]]]]
 
-_METHODS = ("get", "put", "post", "delete", "patch")
 _READINESS = {"description": "Not ready: the body names each dependency's state",
               "content": {"application/json": {"schema": {"type": "object", "required": ["status"],
                                                           "properties": {"status": {"type": "string"}}}}}}

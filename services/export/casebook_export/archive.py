@@ -21,8 +21,6 @@ ORIGINALS_CONTENT_TYPE = "application/zip"
 # The presentation is one HTML file rather than a zip: it opens with a double
 # click on any device, with no unpacking step that could separate its parts.
 PRESENTATION_CONTENT_TYPE = "text/html; charset=utf-8"
-PRESENTATION_SUFFIX = ".html"
-ORIGINALS_SUFFIX = ".zip"
 
 Progress = Callable[[int, int], None]
 

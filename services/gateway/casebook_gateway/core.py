@@ -78,10 +78,6 @@ def public_age(age: int | None) -> int | str | None:
     return min(85, int(age / 5 + 0.5) * 5)
 
 
-COMPLETENESS_ITEMS = ("presentation", "patient_age", "patient_sex", "systems", "findings", "discussion", "tags",
-                      "ready_image")
-
-
 def completeness(case: Mapping[str, Any], studies: Iterable[Mapping[str, Any]], ready_images: int
                  ) -> dict[str, Any]:
     """How complete a case is, the way an editor scores it: each item counts once, and the findings
@@ -150,12 +146,6 @@ def revision_diff(base: Mapping[str, Any] | None, new: Mapping[str, Any], base_r
         "images_added": [i for i in new_images if i not in set(old_images)],
         "images_removed": [i for i in old_images if i not in set(new_images)],
     }
-
-
-def is_empty_diff(diff: Mapping[str, Any]) -> bool:
-    """True when a diff records no change at all."""
-    return not any(diff[k] for k in ("fields", "studies_added", "studies_removed", "studies_changed",
-                                     "images_added", "images_removed"))
 
 
 def series_key(image: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -48,6 +48,7 @@ def default_return(level: str, path_uids: int) -> tuple[str, ...]:
 EXPLICIT_LITTLE = "1.2.840.10008.1.2.1"
 # Binary values longer than this are bulk data: left out of the metadata (the frames resources serve pixels).
 BULK_THRESHOLD = 1024
+PIXEL_DATA_GROUP = 0x7FE0  # (7FE0,xxxx): pixel data and its kin, always bulk
 _BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _QUERY_CONTROL = frozenset({"limit", "offset", "includefield", "fuzzymatching", "case_id"})
@@ -105,7 +106,8 @@ def to_json(ds: Dataset) -> dict[str, Any]:
     def drop_bulk(d: Dataset) -> Dataset:
         out = Dataset()
         for elem in d:
-            if elem.tag.group == 0x7FE0 or (elem.VR in _BINARY_VRS and len(elem.value or b"") > BULK_THRESHOLD):
+            if elem.tag.group == PIXEL_DATA_GROUP or (
+                    elem.VR in _BINARY_VRS and len(elem.value or b"") > BULK_THRESHOLD):
                 continue
             if elem.VR == "SQ":
                 out.add_new(elem.tag, "SQ", [drop_bulk(item) for item in elem.value])

@@ -27,6 +27,7 @@ CHUNK = 1024 * 1024
 MAX_PART_HEADER_BYTES = 16 * 1024
 MAX_PARTS = 16
 MAX_FIELD_BYTES = 64 * 1024
+UNDEFINED_LENGTH = 0xFFFFFFFF  # a sequence or item whose end is marked by a delimiter, not a length
 
 
 @dataclass
@@ -242,7 +243,7 @@ def validate_dicom(path: Path) -> list[str]:
             size = _inflated_size(path, ds)
         for elem in ds._dict.values():
             # A deferred value is only located, not read: one that runs past the end means truncation.
-            if isinstance(elem, RawDataElement) and elem.length != 0xFFFFFFFF \
+            if isinstance(elem, RawDataElement) and elem.length != UNDEFINED_LENGTH \
                     and elem.value_tell + elem.length > size:
                 raise ApiError(422, "invalid_dicom", "the file is truncated")
         _walk(ds)

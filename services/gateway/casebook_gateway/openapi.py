@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from casebook_gateway.deps import HttpDep, SettingsDep
+from casebook_gateway.dicomweb import tag_hex
 from casebook_gateway.settings import Behind, Settings
 from casebook_platform.openapi import ErrorTable, LinkTable, error_response
 
@@ -74,11 +75,17 @@ ERRORS: ErrorTable = {
 
 _CASE = {"case_id": "$response.body#/id"}
 _SAME_CASE = {"case_id": "$request.path.case_id"}
-# DICOMweb: from a search result to what it names (DICOM JSON: tag → {"vr", "Value": [...]}).
-_STUDY = {"study": "$response.body#/0/0020000D/Value/0"}
-_SERIES = {"study": "$request.path.study", "series": "$response.body#/0/0020000E/Value/0"}
-_SOP = {"study": "$request.path.study", "series": "$request.path.series",
-        "sop": "$response.body#/0/00080018/Value/0"}
+
+
+def _first_result(keyword: str) -> str:
+    """The runtime expression of an attribute of a DICOMweb search's first result (DICOM JSON: tag → Value)."""
+    return f"$response.body#/0/{tag_hex(keyword)}/Value/0"
+
+
+# DICOMweb: from a search result to what it names.
+_STUDY = {"study": _first_result("StudyInstanceUID")}
+_SERIES = {"study": "$request.path.study", "series": _first_result("SeriesInstanceUID")}
+_SOP = {"study": "$request.path.study", "series": "$request.path.series", "sop": _first_result("SOPInstanceUID")}
 LINKS: LinkTable = {
     ("POST", "/v1/cases", 201): {
         "GetCase": ("GET", "/v1/cases/{case_id}", _CASE),

@@ -48,7 +48,9 @@ def test_a_diff_names_fields_studies_and_images_added_and_removed() -> None:
     assert diff["fields"] == [{"field": "discussion", "before": "Classic nidus.", "after": "New."}]
     assert (diff["studies_added"], diff["studies_removed"], diff["studies_changed"]) == (["s2"], [], ["s1"])
     assert (diff["images_added"], diff["images_removed"]) == (["i3"], ["i1"])
-    assert core.is_empty_diff(core.revision_diff(new, new))
+    unchanged = core.revision_diff(new, new, base_revision=4)
+    assert unchanged == {"base_revision": 4, "fields": [], "studies_added": [], "studies_removed": [],
+                         "studies_changed": [], "images_added": [], "images_removed": []}
 
 
 def test_a_first_submission_is_all_new() -> None:
