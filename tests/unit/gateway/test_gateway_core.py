@@ -105,3 +105,18 @@ def test_fingerprint_is_stable_and_changes_with_the_content() -> None:
 ])
 def test_control_characters(text: str, bad: bool) -> None:
     assert core.has_control_characters(text) is bad
+
+
+@pytest.mark.parametrize(("status", "shown"), [
+    ("draft", "not_submitted"), ("unlisted", "not_submitted"), ("submitted", "pending"), ("in_review", "in_review"),
+    ("approved", "approved"), ("rejected", "rejected"),
+])
+def test_moderation_status_says_where_the_latest_submission_stands(status: str, shown: str) -> None:
+    assert core.moderation_status(status) == shown
+
+
+def test_every_case_status_has_a_moderation_status() -> None:
+    from casebook_events.lifecycle import Status
+
+    assert {core.moderation_status(s) for s in Status} == {"not_submitted", "pending", "in_review", "approved",
+                                                           "rejected"}
