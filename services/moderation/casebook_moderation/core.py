@@ -1,4 +1,4 @@
-"""Pure rules of moderation: the automatic publication checks and the claim rule.
+"""Pure rules of moderation: the automatic publication checks, the claim rule and what a decision announces.
 
 Every check has a stable code (the contract with the gateway and the contributor's UI) and a message that
 says what to fix. Messages never quote the suspected identifier itself: rejections travel as events and
@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from casebook_events import CaseSnapshot
+from casebook_events import CaseApproved, CaseRejected, CaseSnapshot, Reason
 from casebook_platform.identifiers import find_digested
 from casebook_platform.textscan import scan_text
 
@@ -133,6 +133,22 @@ def failures(checks: Iterable[Check]) -> list[Check]:
 def claim_conflict(claimed_by: str | None, expires_at: datetime | None, editor_id: str, now: datetime) -> bool:
     """True when another editor holds an unexpired claim (the caller's own claim never conflicts)."""
     return claimed_by is not None and claimed_by != editor_id and expires_at is not None and expires_at > now
+
+
+def decision_event(*, case_id: str, owner_id: str, revision: int, title: str, approve: bool,
+                   editor_id: str | None, reasons: Sequence[Reason], now: datetime) -> CaseApproved | CaseRejected:
+    """The event that announces a decision on revision `revision` (`editor_id` None: the automatic checks).
+
+    Raises:
+        ValueError: an approval without an editor (only an editor approves).
+    """
+    if approve:
+        if editor_id is None:
+            raise ValueError("an approval is always an editor's")
+        return CaseApproved(case_id=case_id, owner_id=owner_id, editor_id=editor_id, revision=revision, title=title,
+                            approved_at=now)
+    return CaseRejected(case_id=case_id, owner_id=owner_id, editor_id=editor_id, revision=revision,
+                        automatic=editor_id is None, reasons=list(reasons))
 
 
 # Advisory image-quality checks: what editors push back for, shown to editors and the owner, never a reason

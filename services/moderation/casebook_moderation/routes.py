@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from casebook_events import Reason, lifecycle
 from casebook_moderation import core
 from casebook_moderation.adapters import queue
+from casebook_moderation.deps import SettingsDep
 from casebook_moderation.metrics import domain_metrics
 from casebook_platform.auth import CurrentUser, require_role
 from casebook_platform.deps import RuntimeDep, SessionDep
@@ -121,9 +122,9 @@ async def list_queue(session: SessionDep, user: CurrentUser, limit: int = Query(
 
 
 @router.post("/{case_id}/claim", response_model=QueueItemOut, summary="Claim a case for review")
-async def claim(case_id: str, rt: RuntimeDep, request: Request, user: CurrentUser) -> QueueItemOut:
+async def claim(case_id: str, rt: RuntimeDep, settings: SettingsDep, user: CurrentUser) -> QueueItemOut:
     require_role(user, "editor")
-    ttl = timedelta(seconds=request.app.state.settings.claim_ttl_seconds)
+    ttl = timedelta(seconds=settings.claim_ttl_seconds)
     now = datetime.now(UTC)
     async with rt.db.transaction() as session:
         await _open_item(session, case_id, user.id, now)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import pytest
 
-from casebook_moderation.core import ImageState, closing, is_stale, merge_report
+from casebook_events import CaseApproved, CaseRejected, Reason
+from casebook_moderation.core import ImageState, closing, decision_event, is_stale, merge_report
 
 
 def test_a_first_report_is_taken_as_it_is() -> None:
@@ -48,3 +52,19 @@ def test_closing_a_case() -> None:
     assert closing("approved", 3, 0, to="withdrawn", at=4) == {"withdrawn_revision": 4}
     assert closing("waiting", 3, 5, to="withdrawn", at=2) is None  # an older withdrawal changes nothing
     assert closing("deleted", 3, 0, to="withdrawn", at=9) is None
+
+
+def test_a_decision_announces_an_approval_or_a_rejection_by_an_editor_or_the_checks() -> None:
+    now = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    item: dict[str, Any] = {"case_id": "c_1", "owner_id": "alice", "revision": 3, "title": "Osteoid osteoma",
+                            "now": now}
+    fix = [Reason(code="certainty_too_low", message="Give a certain or probable diagnosis.")]
+    approved = decision_event(**item, approve=True, editor_id="erin", reasons=[])
+    assert approved == CaseApproved(case_id="c_1", owner_id="alice", editor_id="erin", revision=3,
+                                    title="Osteoid osteoma", approved_at=now)
+    by_editor = decision_event(**item, approve=False, editor_id="erin", reasons=fix)
+    assert isinstance(by_editor, CaseRejected) and not by_editor.automatic and by_editor.reasons == fix
+    by_checks = decision_event(**item, approve=False, editor_id=None, reasons=fix)
+    assert isinstance(by_checks, CaseRejected) and by_checks.automatic and by_checks.editor_id is None
+    with pytest.raises(ValueError, match="editor"):
+        decision_event(**item, approve=True, editor_id=None, reasons=[])

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from casebook_events import CaseApproved, CaseRejected, CaseSubmitted, Reason
+from casebook_events import CaseSubmitted, Reason
 from casebook_moderation import core
 from casebook_moderation.adapters.queue import Emit
 from casebook_platform.memory import MemoryStore
@@ -107,10 +107,6 @@ class MemoryQueue(MemoryStore):
         self.decisions.append({"case_id": item.case_id, "revision": item.revision, "outcome": outcome,
                                "automatic": editor_id is None, "editor_id": editor_id,
                                "reasons": [r.model_dump() for r in reasons], "decided_at": now})
-        if approve:
-            assert editor_id is not None  # approvals are only ever made by an editor
-            await emit(CaseApproved(case_id=item.case_id, owner_id=item.owner_id, editor_id=editor_id,
-                                    revision=item.revision, title=item.title, approved_at=now))
-        else:
-            await emit(CaseRejected(case_id=item.case_id, owner_id=item.owner_id, editor_id=editor_id,
-                                    revision=item.revision, automatic=editor_id is None, reasons=list(reasons)))
+        await emit(core.decision_event(case_id=item.case_id, owner_id=item.owner_id, revision=item.revision,
+                                       title=item.title, approve=approve, editor_id=editor_id, reasons=reasons,
+                                       now=now))

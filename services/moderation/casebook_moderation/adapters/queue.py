@@ -11,7 +11,7 @@ from sqlalchemy import Row, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from casebook_events import CaseApproved, CaseRejected, CaseSubmitted, Reason
+from casebook_events import CaseSubmitted, Reason
 from casebook_moderation import core
 from casebook_moderation.adapters.db import decisions, images, items
 
@@ -91,13 +91,8 @@ async def decide(session: AsyncSession, item: Row[Any], *, approve: bool, editor
     await session.execute(decisions.insert().values(
         case_id=item.case_id, revision=item.revision, outcome=outcome, automatic=editor_id is None,
         editor_id=editor_id, reasons=[r.model_dump() for r in reasons], decided_at=now))
-    if approve:
-        assert editor_id is not None  # approvals are only ever made by an editor
-        await emit(CaseApproved(case_id=item.case_id, owner_id=item.owner_id, editor_id=editor_id,
-                                revision=item.revision, title=item.title, approved_at=now))
-    else:
-        await emit(CaseRejected(case_id=item.case_id, owner_id=item.owner_id, editor_id=editor_id,
-                                revision=item.revision, automatic=editor_id is None, reasons=list(reasons)))
+    await emit(core.decision_event(case_id=item.case_id, owner_id=item.owner_id, revision=item.revision,
+                                   title=item.title, approve=approve, editor_id=editor_id, reasons=reasons, now=now))
 
 
 async def queue_page(session: AsyncSession, limit: int, after: tuple[datetime, str] | None) -> list[Row[Any]]:
