@@ -10,18 +10,55 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
 from pydantic import BaseModel
 
 from casebook_events import Envelope, decode, dlq, encode, make_envelope
 from casebook_events.topics import spec_for_model
-from casebook_platform.consumer import Handler
+from casebook_platform.consumer import EventConsumer, Handler
 from casebook_platform.memory import MemoryConsumer, MemoryStore
 from casebook_platform.settings import CommonSettings
+
+AGAIN = "again"
+"""A step of a scenario: deliver the envelope before it once more (as Kafka does after a rebalance)."""
+Scenario = Sequence[BaseModel | str]
+"""Events to deliver in order, with `AGAIN` for a redelivery."""
+
+C = TypeVar("C", bound=EventConsumer)
+
+
+def envelope_of(event: BaseModel, *, key: str | None = None) -> Envelope:
+    """The event in its envelope, from its registered producer, keyed as the registry says (or by `key`)."""
+    spec = spec_for_model(type(event))
+    return make_envelope(event, producer=spec.producers[0], key=key or str(getattr(event, spec.key)))
+
+
+async def drive(broker: KafkaBroker, scenario: Scenario) -> None:
+    """Publish the scenario's events to their topics in order, each `AGAIN` redelivering the one before."""
+    last: Envelope | None = None
+    for step in scenario:
+        if isinstance(step, BaseModel):
+            last = envelope_of(step)
+        assert last is not None and (step == AGAIN or isinstance(step, BaseModel)), f"{step!r}: AGAIN after an event"
+        await broker.publish(encode(last), last.type, key=last.key.encode())
+
+
+async def play(consumer_of: Callable[[KafkaBroker], C], scenario: Scenario) -> C:
+    """Run a scenario through the consumer `consumer_of` builds on an in-memory broker; returns that consumer.
+
+    The same scenario through `MemoryConsumer` and through the real `EventConsumer` on PostgreSQL is how the
+    parity tests hold the service tier's fakes to the adapters production runs.
+    """
+    broker = KafkaBroker("in-memory:9092", logger=None)
+    consumer = consumer_of(broker)
+    consumer.subscribe()
+    async with TestKafkaBroker(broker):
+        await drive(broker, scenario)
+    return consumer
 
 
 @dataclass
@@ -34,8 +71,7 @@ class Running:
 
     async def send(self, event: BaseModel, *, key: str | None = None) -> Envelope:
         """Publish an event (in its envelope, from its registered producer) to its topic."""
-        spec = spec_for_model(type(event))
-        env = make_envelope(event, producer=spec.producers[0], key=key or str(getattr(event, spec.key)))
+        env = envelope_of(event, key=key)
         await self.redeliver(env)
         return env
 

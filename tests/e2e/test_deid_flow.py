@@ -9,36 +9,9 @@ from typing import Any
 
 import pydicom
 import pytest
-from client import sample_file
-from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
+from uploader_files import IDENTIFIERS, SEEDS, seeded_dicom
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-SEEDS = {
-    "PatientName": "Hartigan^Rosalind^Q", "PatientID": "MRN99887766", "PatientBirthDate": "19610314",
-    "InstitutionName": "Saint Brigid Infirmary", "ReferringPhysicianName": "Okonkwo^Bartholomew",
-    "AccessionNumber": "ACC5550123", "StudyDescription": "Hartigan follow up",
-}
-
-
-def _seeded(name: str, instance: int, burned_in: bool = False) -> bytes:
-    ds = pydicom.dcmread(io.BytesIO(sample_file(name)))
-    for k, v in SEEDS.items():
-        setattr(ds, k, v)
-    inner = Dataset()
-    inner.PersonName = "Hartigan^Rosalind"
-    middle = Dataset()
-    middle.ContentSequence = Sequence([inner])
-    ds.ReferencedStudySequence = Sequence([middle])
-    ds.add_new(0x00110010, "LO", "ACME HOSPITAL")
-    ds.add_new(0x00111001, "LO", "Hartigan Rosalind")
-    ds.InstanceNumber = instance
-    if burned_in:
-        ds.BurnedInAnnotation = "YES"
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
 
 
 def test_seeded_zip_is_deidentified_and_burned_in_is_quarantined(users: Any) -> None:
@@ -47,10 +20,10 @@ def test_seeded_zip_is_deidentified_and_burned_in_is_quarantined(users: Any) -> 
     sid = alice.add_study(cid)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("ct/0001.dcm", _seeded("CT_small.dcm", 1))
-        z.writestr("ct/0002.dcm", _seeded("CT_small.dcm", 2))
-        z.writestr("mr/0001.dcm", _seeded("MR_small.dcm", 1))
-        z.writestr("burned.dcm", _seeded("CT_small.dcm", 9, burned_in=True))
+        z.writestr("ct/0001.dcm", seeded_dicom("CT_small.dcm", 1))
+        z.writestr("ct/0002.dcm", seeded_dicom("CT_small.dcm", 2))
+        z.writestr("mr/0001.dcm", seeded_dicom("MR_small.dcm", 1))
+        z.writestr("burned.dcm", seeded_dicom("CT_small.dcm", 9, burned_in=True))
     r = alice.upload(cid, sid, buf.getvalue(), "study.zip", "application/zip")
     assert r.status_code == 202 and len(r.json()["images"]) == 4
     images = alice.wait_images(cid, 4)
@@ -60,7 +33,7 @@ def test_seeded_zip_is_deidentified_and_burned_in_is_quarantined(users: Any) -> 
     assert quarantined[0]["reasons"] == ["burned_in_text"] and quarantined[0]["url"] is None
     for image in ready:
         data = alice.get(image["url"]).content
-        for value in [*SEEDS.values(), "Hartigan", "Rosalind", "Okonkwo", "ACME HOSPITAL"]:
+        for value in IDENTIFIERS:
             assert value.encode() not in data, value
         ds = pydicom.dcmread(io.BytesIO(data))
         assert ds.PatientIdentityRemoved == "YES"

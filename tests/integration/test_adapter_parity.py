@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faststream.kafka import KafkaBroker, TestKafkaBroker
 from harness import fresh_database
 from prometheus_client import CollectorRegistry, Counter
-from pydantic import BaseModel
+from service_tier import AGAIN, Scenario, play
 from sqlalchemy import select
 
 import casebook_achievements
@@ -38,10 +37,7 @@ from casebook_events import (
     CaseUpdated,
     Envelope,
     decode,
-    encode,
-    make_envelope,
 )
-from casebook_events.topics import spec_for_model
 from casebook_featuring.adapters import db as featuring_db
 from casebook_featuring.adapters.catalog import SqlCatalog
 from casebook_featuring.adapters.memory import MemoryCatalog
@@ -61,7 +57,6 @@ from casebook_platform.settings import CommonSettings
 pytestmark = pytest.mark.integration
 
 T = datetime(2026, 11, 2, 10, 15, tzinfo=UTC)
-AGAIN = "again"  # in a scenario: deliver the previous envelope once more
 
 
 def approved(case_id: str, revision: int) -> CaseApproved:
@@ -78,7 +73,7 @@ def deleted(case_id: str) -> CaseDeleted:
     return CaseDeleted(case_id=case_id, owner_id="alice", deleted_by="alice")
 
 
-SCENARIO: list[BaseModel | str] = [
+SCENARIO: Scenario = [
     approved("c1", 1), AGAIN, approved("c2", 1), approved("c3", 2), approved("c3", 2),
     withdrawn("c3", 3), approved("c3", 2), approved("c3", 4),
     deleted("c4"), approved("c4", 1),
@@ -87,43 +82,22 @@ SCENARIO: list[BaseModel | str] = [
 ]
 
 
-async def _drive(broker: KafkaBroker, scenario: list[BaseModel | str] = SCENARIO) -> None:
-    last: Envelope | None = None
-    for step in scenario:
-        if step == AGAIN:
-            assert last is not None
-            env = last
-        else:
-            assert isinstance(step, BaseModel)
-            spec = spec_for_model(type(step))
-            env = make_envelope(step, producer=spec.producers[0], key=str(getattr(step, spec.key)))
-        await broker.publish(encode(env), env.type, key=env.key.encode())
-        last = env
-
-
 async def _in_memory(service: str, handlers: dict[str, Handler], store: MemoryStore,
-                     scenario: list[BaseModel | str] = SCENARIO) -> list[Envelope]:
-    broker = KafkaBroker("in-memory:9092", logger=None)
-    consumer = MemoryConsumer(settings=CommonSettings(service_name=service), broker=broker, handlers=handlers,
-                              stores=[store])
-    consumer.subscribe()
-    async with TestKafkaBroker(broker):
-        await _drive(broker, scenario)
+                     scenario: Scenario = SCENARIO) -> list[Envelope]:
+    consumer = await play(lambda broker: MemoryConsumer(settings=CommonSettings(service_name=service), broker=broker,
+                                                        handlers=handlers, stores=[store]), scenario)
     return consumer.published
 
 
 async def _on_postgres(stack: Any, service: str, migrations: Path, tables: PlatformTables,
-                       build: Callable[[], dict[str, Handler]], scenario: list[BaseModel | str] = SCENARIO
+                       build: Callable[[], dict[str, Handler]], scenario: Scenario = SCENARIO
                        ) -> tuple[Database, list[Envelope]]:
     url = await asyncio.to_thread(fresh_database, stack, f"parity_{service}")
     await upgrade(migrations, url)
     db = Database(url)
-    broker = KafkaBroker("in-memory:9092", logger=None)
-    consumer = EventConsumer(settings=CommonSettings(service_name=service), broker=broker, db=db, tables=tables,
-                             metrics=Metrics(service), relay=None, handlers=build())
-    consumer.subscribe()
-    async with TestKafkaBroker(broker):
-        await _drive(broker, scenario)
+    await play(lambda broker: EventConsumer(settings=CommonSettings(service_name=service), broker=broker, db=db,
+                                            tables=tables, metrics=Metrics(service), relay=None, handlers=build()),
+               scenario)
     async with db.sessions() as session:
         rows = (await session.execute(select(tables.outbox.c.value).order_by(tables.outbox.c.id))).all()
     return db, [decode(r.value) for r in rows]
@@ -193,7 +167,7 @@ def ready(case_id: str, image_id: str, flags: tuple[str, ...] = ()) -> CaseAnony
                           identifier_digests=["ab" * 32])
 
 
-MODERATION: list[BaseModel | str] = [
+MODERATION: Scenario = [
     ready("m1", "i1"), submitted("m1", 1, ["i1", "i2"]), ready("m1", "i2"), AGAIN,
     submitted("m2", 1, ["i3"], diagnostic_certainty="possible"), AGAIN, ready("m2", "i3"), AGAIN,
     CaseQuarantined(case_id="m3", image_id="i4", study_id="s", reasons=["burned_in_text"]), ready("m3", "i4"),

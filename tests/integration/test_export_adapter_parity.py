@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faststream.kafka import KafkaBroker, TestKafkaBroker
 from harness import fresh_database
-from pydantic import BaseModel
+from service_tier import AGAIN, Scenario, play
 from sqlalchemy import select
 
 import casebook_export
@@ -29,10 +28,7 @@ from casebook_events import (
     ExportRequested,
     ExportRequestedV2,
     decode,
-    encode,
-    make_envelope,
 )
-from casebook_events.topics import spec_for_model
 from casebook_export.adapters import db as export_db
 from casebook_export.adapters import jobs as sql_jobs
 from casebook_export.adapters.memory import MemoryJobs, MemoryObjects
@@ -46,7 +42,6 @@ from casebook_platform.settings import CommonSettings
 
 pytestmark = pytest.mark.integration
 
-AGAIN = "again"
 FIELDS = ("id", "requested_by", "kind", "title", "fingerprint", "request", "status", "progress", "attempts",
           "object_key", "size", "sha256", "error")
 
@@ -75,24 +70,10 @@ def deleted(case_id: str) -> CaseDeleted:
     return CaseDeleted(case_id=case_id, owner_id="alice", deleted_by="alice")
 
 
-SCENARIO: list[BaseModel | str] = [
+SCENARIO: Scenario = [
     v2("x1", "c1"), AGAIN, v2("x1", "c1"), v1("x2", "c2"), v2("x3", "c2", "c3", kind="presentation"),
     deleted("c4"), v2("x4", "c4"), v2("x5", "c5"), deleted("c5"), AGAIN, v2("x6", "c6"), v1("x7", "c7"),
 ]
-
-
-async def _drive(broker: KafkaBroker) -> None:
-    last = None
-    for step in SCENARIO:
-        if step == AGAIN:
-            env = last
-        else:
-            assert isinstance(step, BaseModel)
-            spec = spec_for_model(type(step))
-            env = make_envelope(step, producer=spec.producers[0], key=str(getattr(step, spec.key)))
-        assert env is not None
-        await broker.publish(encode(env), env.type, key=env.key.encode())
-        last = env
 
 
 async def _workers(jobs: Any, session: Any, now: datetime) -> list[Any]:
@@ -125,12 +106,9 @@ def _rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 async def test_export_jobs_in_memory_and_on_postgres_agree(stack: Any) -> None:
     now = datetime.now(UTC)
     memory = MemoryJobs()
-    broker = KafkaBroker("in-memory:9092", logger=None)
-    consumer = MemoryConsumer(settings=CommonSettings(service_name="export"), broker=broker,
-                              handlers=handlers(jobs=memory, objects=MemoryObjects()), stores=[memory])
-    consumer.subscribe()
-    async with TestKafkaBroker(broker):
-        await _drive(broker)
+    consumer = await play(lambda broker: MemoryConsumer(
+        settings=CommonSettings(service_name="export"), broker=broker,
+        handlers=handlers(jobs=memory, objects=MemoryObjects()), stores=[memory]), SCENARIO)
     memory_rows = _rows(list(memory.jobs.values()))
     memory_answers = await _workers(memory, None, now)
     memory_after = _rows(list(memory.jobs.values()))
@@ -139,13 +117,10 @@ async def test_export_jobs_in_memory_and_on_postgres_agree(stack: Any) -> None:
     await upgrade(Path(casebook_export.__file__).parent / "migrations", url)
     db = Database(url)
     try:
-        broker = KafkaBroker("in-memory:9092", logger=None)
-        real = EventConsumer(settings=CommonSettings(service_name="export"), broker=broker, db=db,
-                             tables=export_db.tables, metrics=Metrics("export"), relay=None,
-                             handlers=handlers(jobs=sql_jobs, objects=MemoryObjects()))
-        real.subscribe()
-        async with TestKafkaBroker(broker):
-            await _drive(broker)
+        await play(lambda broker: EventConsumer(
+            settings=CommonSettings(service_name="export"), broker=broker, db=db, tables=export_db.tables,
+            metrics=Metrics("export"), relay=None, handlers=handlers(jobs=sql_jobs, objects=MemoryObjects())),
+            SCENARIO)
         async with db.sessions() as s:
             sql_rows = _rows([dict(r) for r in (await s.execute(select(export_db.jobs))).mappings()])
             emitted = [decode(r.value) for r in (await s.execute(select(export_db.tables.outbox.c.value))).all()]

@@ -13,27 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faststream.kafka import KafkaBroker, TestKafkaBroker
+from gateway_events import anonymised, approval, rejection
 from harness import fresh_database
-from pydantic import BaseModel
+from service_tier import AGAIN, Scenario, play
 from sqlalchemy import select
 
 import casebook_gateway
 from casebook_events import (
-    CaseAnonymised,
-    CaseApproved,
     CaseFeatured,
     CaseOfTheMonthPicked,
     CaseQuarantined,
-    CaseRejected,
-    Envelope,
     ExportFailed,
     ExportReady,
-    Reason,
-    encode,
-    make_envelope,
 )
-from casebook_events.topics import spec_for_model
 from casebook_gateway.adapters import db as gw
 from casebook_gateway.adapters.memory import MemoryImages, MemoryReadModel
 from casebook_gateway.adapters.readmodel import SqlReadModel
@@ -49,7 +41,6 @@ from casebook_platform.settings import CommonSettings
 pytestmark = pytest.mark.integration
 
 T = datetime(2026, 11, 2, 10, 15, tzinfo=UTC)
-AGAIN = "again"  # deliver the previous envelope once more
 V1 = {"title": "r1", "image_ids": ["i1"]}
 V2 = {"title": "r2", "image_ids": ["i1", "i2"]}
 
@@ -64,30 +55,15 @@ CASES = [
 IMAGES = [("i1", "p1"), ("i2", "p1")]
 EXPORTS = ["x1", "x2"]
 
-
-def approved(case_id: str, revision: int) -> CaseApproved:
-    return CaseApproved(case_id=case_id, owner_id="alice", editor_id="ed", revision=revision, approved_at=T)
-
-
-def rejected(case_id: str, revision: int, editor_id: str | None = "ed") -> CaseRejected:
-    return CaseRejected(case_id=case_id, owner_id="alice", editor_id=editor_id, revision=revision,
-                        automatic=editor_id is None, reasons=[Reason(code="fix", message="Fix it.")])
-
-
-def ready(image_id: str, case_id: str = "p1") -> CaseAnonymised:
-    return CaseAnonymised(case_id=case_id, image_id=image_id, study_id="s", object_key=f"{case_id}/{image_id}",
-                          media_type="application/dicom", size=10, sha256="0" * 64, modality="CT",
-                          series_uid="2.25.1", series_number=2, instance_number=3, rows=512, columns=512)
-
-
-SCENARIO: list[BaseModel | str] = [
-    ready("i1"), AGAIN, CaseQuarantined(case_id="p1", image_id="i2", study_id="s", reasons=["burned_in_text"]),
-    ready("i9", case_id="gone"),
-    approved("p1", 1), AGAIN, rejected("p1", 1), approved("p1", 1),
-    approved("p2", 2), rejected("p2", 3),
-    rejected("p3", 1, editor_id=None), approved("p3", 1),
-    approved("p4", 1), approved("gone", 1), rejected("gone", 1),
-    rejected("p5", 1), approved("p5", 2),
+SCENARIO: Scenario = [
+    anonymised("i1", case_id="p1"), AGAIN,
+    CaseQuarantined(case_id="p1", image_id="i2", study_id="s", reasons=["burned_in_text"]),
+    anonymised("i9", case_id="gone"),
+    approval(1, case_id="p1"), AGAIN, rejection(1, case_id="p1"), approval(1, case_id="p1"),
+    approval(2, case_id="p2"), rejection(3, case_id="p2"),
+    rejection(1, case_id="p3", editor_id=None), approval(1, case_id="p3"),
+    approval(1, case_id="p4"), approval(1, case_id="gone"), rejection(1, case_id="gone"),
+    rejection(1, case_id="p5"), approval(2, case_id="p5"),
     CaseFeatured(case_id="p1", editor_id="ed", featured_at=T), CaseFeatured(case_id="gone", editor_id="ed",
                                                                              featured_at=T),
     CaseOfTheMonthPicked(case_id="p1", month="2026-11", picked_by="ed"),
@@ -134,28 +110,6 @@ async def seed_postgres(db: Database) -> None:
                                                              status="queued"))
 
 
-async def drive(broker: KafkaBroker) -> None:
-    last: Envelope | None = None
-    for step in SCENARIO:
-        if step == AGAIN:
-            assert last is not None
-            env = last
-        else:
-            assert isinstance(step, BaseModel)
-            spec = spec_for_model(type(step))
-            env = make_envelope(step, producer=spec.producers[0], key=str(getattr(step, spec.key)))
-        await broker.publish(encode(env), env.type, key=env.key.encode())
-        last = env
-
-
-async def run(consumer_of: Any) -> None:
-    broker = KafkaBroker("in-memory:9092", logger=None)
-    consumer = consumer_of(broker)
-    consumer.subscribe()
-    async with TestKafkaBroker(broker):
-        await drive(broker)
-
-
 def pick(row: Any, fields: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(row[f] for f in fields)
 
@@ -166,7 +120,8 @@ async def test_the_gateway_read_model_in_memory_and_on_postgres_agree(stack: Any
     seed_memory(memory)
     built: dict[str, Handler] = handlers(store=lambda d: memory, objects=objects_in_memory,
                                          metrics=domain_metrics(Metrics("gateway")))
-    await run(lambda broker: MemoryConsumer(settings=settings, broker=broker, handlers=built, stores=[memory]))
+    await play(lambda broker: MemoryConsumer(settings=settings, broker=broker, handlers=built, stores=[memory]),
+               SCENARIO)
 
     url = await asyncio.to_thread(fresh_database, stack, "parity_gateway")
     await upgrade(Path(casebook_gateway.__file__).parent / "migrations", url)
@@ -175,8 +130,9 @@ async def test_the_gateway_read_model_in_memory_and_on_postgres_agree(stack: Any
         await seed_postgres(db)
         on_postgres = handlers(store=lambda d: SqlReadModel(d.session), objects=objects_on_postgres,
                                metrics=domain_metrics(Metrics("gateway")))
-        await run(lambda broker: EventConsumer(settings=settings, broker=broker, db=db, tables=gw.tables,
-                                               metrics=Metrics("gateway"), relay=None, handlers=on_postgres))
+        await play(lambda broker: EventConsumer(settings=settings, broker=broker, db=db, tables=gw.tables,
+                                                metrics=Metrics("gateway"), relay=None, handlers=on_postgres),
+                   SCENARIO)
         async with db.sessions() as session:
             cases = {r["id"]: r for r in (await session.execute(select(gw.cases))).mappings()}
             revisions = {(r["case_id"], r["n"]): r for r in (await session.execute(select(gw.revisions))).mappings()}

@@ -5,21 +5,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
+from gateway_events import AT, FIX, anonymised, approval, rejection
 from service_tier import Running, running
 
 from casebook_events import (
-    CaseAnonymised,
-    CaseApproved,
     CaseFeatured,
     CaseOfTheMonthPicked,
     CaseQuarantined,
-    CaseRejected,
     ExportFailed,
     ExportReady,
-    Reason,
     Topic,
 )
 from casebook_gateway.adapters.memory import MemoryImages, MemoryReadModel
@@ -29,10 +26,8 @@ from casebook_platform.metrics import Metrics
 
 pytestmark = pytest.mark.service
 
-AT = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 V1 = {"title": "Osteoid osteoma", "diagnosis": "Osteoid osteoma", "image_ids": ["i_1"]}
 V2 = {"title": "Osteoid osteoma of the femur", "diagnosis": "Osteoid osteoma", "image_ids": ["i_1", "i_2"]}
-FIX = Reason(code="certainty_too_low", message="Give a certain or probable diagnosis.")
 
 
 @dataclass
@@ -52,23 +47,6 @@ async def gateway() -> AsyncIterator[Gateway]:
     async with running("gateway", handlers(store=lambda d: rm, objects=objects, metrics=domain_metrics(metrics)),
                        stores=[rm]) as svc:
         yield Gateway(svc, rm, objects, metrics)
-
-
-def anonymised(image_id: str = "i_1") -> CaseAnonymised:
-    return CaseAnonymised(case_id="c_1", image_id=image_id, study_id="s_1", object_key=f"c_1/{image_id}",
-                          media_type="application/dicom", size=51234, sha256="ab" * 32, modality="CT",
-                          series_uid="2.25.1", series_number=3, series_description="Axial bone", instance_number=7,
-                          rows=512, columns=512, frames=2)
-
-
-def approval(revision: int, at: datetime = AT) -> CaseApproved:
-    return CaseApproved(case_id="c_1", owner_id="alice", editor_id="erin", revision=revision, title="Osteoid osteoma",
-                        approved_at=at)
-
-
-def rejection(revision: int, editor_id: str | None = "erin") -> CaseRejected:
-    return CaseRejected(case_id="c_1", owner_id="alice", editor_id=editor_id, revision=revision,
-                        automatic=editor_id is None, reasons=[FIX])
 
 
 def in_review(gw: Gateway, revision: int = 1, **values: object) -> None:
