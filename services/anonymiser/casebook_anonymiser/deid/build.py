@@ -32,7 +32,7 @@ from .vocab import clean_code, clean_text
 
 PIXEL_TAGS = frozenset({tag_of("PixelData"), tag_of("FloatPixelData"), tag_of("DoubleFloatPixelData")})
 SPECIFIC_CHARACTER_SET = tag_of("SpecificCharacterSet")
-PIXEL_REPRESENTATION = tag_of("PixelRepresentation")
+PRIVATE_CREATOR_ELEMENTS = range(0x0010, 0x0100)  # (gggg,0010-00FF) reserve a block for a private creator
 _SIZES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "OW": 2, "OB": 1, "OF": 4, "OD": 8,
           "OL": 4, "OV": 8, "UV": 8, "SV": 8}
 _DS = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -44,8 +44,6 @@ _PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{3,}")
 # Text inside encoded bytes: printable ASCII, and bytes of other character sets (Latin-1, UTF-8, ISO 2022
 # escapes), in runs of 2+ (short CJK name parts are two bytes).
 _TEXT_RUN = re.compile(rb"[\x1b\x20-\x7e\x80-\xff]{2,}")
-_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI",
-                       "UR", "UT"})
 _WORD_VRS = frozenset({"CS", "SH", "LO", "LT", "ST", "UT", "UC"})
 _BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "US", "SS", "UL", "SL", "FL", "FD", "AT", "UV", "SV"})
 _FREE_TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UC", "UT", "UR", "AE"})
@@ -365,7 +363,7 @@ class Builder:
 
     def _private(self, ds: PydicomDataset, tag: int, raw: Any, creators: dict[int, str], out: el.Dataset) -> None:
         group, element = tag >> 16, tag & 0xFFFF
-        if 0x0010 <= element <= 0x00FF:
+        if element in PRIVATE_CREATOR_ELEMENTS:
             text = self._raw_ascii(raw)
             if text is not None:
                 creators[(group << 16) | element] = text.strip()

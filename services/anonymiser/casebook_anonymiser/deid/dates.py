@@ -79,16 +79,3 @@ def band_age(value: str) -> str | None:
     return f"{number // 5 * 5:03d}Y"
 
 
-def date_variants(value: str) -> list[str]:
-    """Spellings of a DA/DT input value to look for in the output (verification)."""
-    v = value.strip()
-    out = [v]
-    m = _DA_LEGACY_RE.match(v[:10])
-    if m:
-        out.append(m.group(1) + m.group(2) + m.group(3))
-    m2 = _DA_RE.match(v[:8])
-    if m2:
-        out.append(f"{m2.group(1)}-{m2.group(2)}-{m2.group(3)}")
-        out.append(f"{m2.group(1)}.{m2.group(2)}.{m2.group(3)}")
-        out.append(v[:8])
-    return [x for x in dict.fromkeys(out) if len(x) >= 6]

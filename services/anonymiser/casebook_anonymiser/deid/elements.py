@@ -47,6 +47,11 @@ def binary(vr: str, data: bytes) -> Element:
     return Element(vr, data)
 
 
+def delimiter(tag: int, length: int) -> bytes:
+    """An item or delimiter header (ITEM, ITEM_END, SEQUENCE_END): tag and 32-bit length, no VR."""
+    return struct.pack("<HHL", tag >> 16, tag & 0xFFFF, length)
+
+
 def header(out: bytearray, tag: int, vr: str, length: int) -> None:
     out += struct.pack("<HH", tag >> 16, tag & 0xFFFF)
     if vr in LONG_LENGTH_VRS:
@@ -64,17 +69,17 @@ def encode(ds: Dataset, out: bytearray, *, skip: frozenset[int] = frozenset()) -
         if el.items is not None:
             header(out, tag, "SQ", UNDEFINED)
             for item in el.items:
-                out += struct.pack("<HHL", 0xFFFE, 0xE000, UNDEFINED)
+                out += delimiter(ITEM, UNDEFINED)
                 encode(item, out)
-                out += struct.pack("<HHL", 0xFFFE, 0xE00D, 0)
-            out += struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
+                out += delimiter(ITEM_END, 0)
+            out += delimiter(SEQUENCE_END, 0)
         elif el.fragments is not None:
             header(out, tag, "OB", UNDEFINED)
             table = b"".join(struct.pack("<L", o) for o in el.offsets)
-            out += struct.pack("<HHL", 0xFFFE, 0xE000, len(table)) + table
+            out += delimiter(ITEM, len(table)) + table
             for frag in el.fragments:
-                out += struct.pack("<HHL", 0xFFFE, 0xE000, len(frag)) + frag
-            out += struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
+                out += delimiter(ITEM, len(frag)) + frag
+            out += delimiter(SEQUENCE_END, 0)
         else:
             header(out, tag, el.vr, len(el.value))
             out += el.value

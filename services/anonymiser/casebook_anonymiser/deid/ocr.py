@@ -89,14 +89,6 @@ def get_engine() -> Any:
     return _engine
 
 
-def ocr_available() -> bool:
-    try:
-        get_engine()
-    except OcrUnavailable:
-        return False
-    return True
-
-
 def to_uint8(frame: np.ndarray, *, invert: bool = False) -> np.ndarray:
     """Scale one frame (2-D grey or H×W×C colour) to uint8 for the detector (min–max window)."""
     arr = np.asarray(frame)

@@ -14,7 +14,7 @@ from io import BytesIO
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 from . import ocr as ocr_mod
 from . import textcheck
@@ -41,7 +41,7 @@ def _metadata_strings(img: Image.Image) -> set[str]:
                 out.add(value)
             elif isinstance(value, bytes) and len(value) < 512:
                 out.add(value.decode("latin-1", "ignore"))
-        for ifd_id in (0x8769, 0x8825):  # Exif and GPS sub-IFDs
+        for ifd_id in (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo):
             for value in exif.get_ifd(ifd_id).values():
                 if isinstance(value, str):
                     out.add(value)
@@ -79,7 +79,7 @@ def deidentify_raster(data: bytes, fmt: str, ocr: bool) -> DeidResult:
             if img.width * img.height > MAX_PIXELS:
                 raise Quarantine(INVALID_IMAGE, "image too large")
             secrets = _metadata_strings(img)
-            orientation = img.getexif().get(0x0112, 1)
+            orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
             img.load()
             img = ImageOps.exif_transpose(img) or img
             img = _normalise_mode(img)

@@ -17,6 +17,9 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from casebook_platform import media
+from casebook_platform.media import Media
+
 from .result import INVALID_DICOM, Quarantine
 
 _UNDEFINED = 0xFFFFFFFF
@@ -48,7 +51,7 @@ def _truncated(ds: Dataset, size: int) -> bool:
 
 def read_dataset(data: bytes) -> Dataset:
     """Parse DICOM bytes; a preamble-less stream must yield a real dataset to be accepted."""
-    return _read(BytesIO(data), data[:132], len(data), defer=None)
+    return _read(BytesIO(data), data[: media.HEAD_BYTES], len(data), defer=None)
 
 
 def read_dataset_file(fp: BinaryIO, size: int, defer: int) -> Dataset:
@@ -56,13 +59,13 @@ def read_dataset_file(fp: BinaryIO, size: int, defer: int) -> Dataset:
 
     The same acceptance rules as `read_dataset`; the caller reads the deferred values it needs.
     """
-    head = fp.read(132)
+    head = fp.read(media.HEAD_BYTES)
     fp.seek(0)
     return _read(fp, head, size, defer=defer)
 
 
 def _read(fp: BinaryIO, head: bytes, size: int, defer: int | None) -> Dataset:
-    has_preamble = len(head) >= 132 and head[128:132] == b"DICM"
+    has_preamble = media.sniff(head) is Media.DICOM
     try:
         # pydicom reports a truncated stream as a warning and returns what it got; a partial object
         # must not pass as a complete one, so that warning is promoted to a quarantine.

@@ -45,7 +45,7 @@ DEFER_BYTES = 1024 * 1024  # header values above this are read from the map, not
 MAX_HEADER_VALUE = 16 * 1024 * 1024  # a non-pixel value larger than this is refused (no header needs one)
 COPY_BYTES = 8 * 1024 * 1024
 _UNDEFINED = 0xFFFFFFFF
-_SEQUENCE_END = struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
+_SEQUENCE_END = el.delimiter(el.SEQUENCE_END, 0)
 
 
 def stream_min_bytes() -> int:
@@ -140,14 +140,14 @@ class _Pixels:
         table = frames_n * 4 if frames_n > 1 else 0
         try:
             with open(self.path, "wb") as out:
-                out.write(head + struct.pack("<HHL", 0xFFFE, 0xE000, table) + b"\0" * table)
+                out.write(head + el.delimiter(el.ITEM, table) + b"\0" * table)
                 for frame in generate_frames(self.fp, number_of_frames=frames_n):
                     r = rewrite(frame)
                     r = r + b"\x00" if len(r) % 2 else r
                     offsets.append(pos)
                     pos += 8 + len(r)
                     removed += len(frame) - len(r)
-                    out.write(struct.pack("<HHL", 0xFFFE, 0xE000, len(r)) + r)
+                    out.write(el.delimiter(el.ITEM, len(r)) + r)
                 out.write(_SEQUENCE_END)
                 if len(offsets) != frames_n:
                     return None

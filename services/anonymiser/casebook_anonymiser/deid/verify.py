@@ -39,11 +39,6 @@ _MONTH_NAMES = ["january", "february", "march", "april", "may", "june", "july", 
 _DATE_IN_TEXT = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)")
 
 
-def _is_cjk(ch: str) -> bool:
-    name = unicodedata.name(ch, "")
-    return name.startswith(("CJK", "HIRAGANA", "KATAKANA", "HANGUL"))
-
-
 @functools.lru_cache(maxsize=4096)
 def normalise(s: str) -> tuple[str, ...]:
     """Spellings of ``s`` to search for: case-folded, accents removed, transliterated."""
