@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from casebook_events import CaseApproved, CaseRejected, CaseSnapshot, Reason
+from casebook_events import CaseApproved, CaseRejected, CaseSnapshot, Reason, lifecycle
 from casebook_platform.identifiers import find_digested
 from casebook_platform.textscan import scan_text
 
@@ -214,7 +214,9 @@ def merge_report(old: ImageState | None, new: ImageState) -> ImageState:
 def is_stale(state: str, revision: int, withdrawn_revision: int, incoming: int) -> bool:
     """A submission at revision `incoming` changes nothing once its case is deleted, a newer submission is
     known, or the owner withdrew it (changed the case back) at a later revision."""
-    return state == "deleted" or incoming <= revision or incoming < withdrawn_revision
+    # The schema library's revision rule, with what a submission must beat: the next revision after the one
+    # queued (the same revision again is the same submission, redelivered) and any later withdrawal.
+    return not lifecycle.newer_wins(max(revision + 1, withdrawn_revision), incoming, deleted=state == "deleted")
 
 
 def closing(state: str, revision: int, withdrawn_revision: int, *, to: str, at: int) -> dict[str, Any] | None:
