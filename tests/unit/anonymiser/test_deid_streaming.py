@@ -9,6 +9,7 @@ a fraction of the object's size (the in-memory path holds several copies of it).
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -122,3 +123,23 @@ def test_streaming_memory_does_not_grow_with_the_object(tmp_path: Path) -> None:
     with open(tmp_path / "out.dcm", "rb") as out:
         assert out.read(132)[128:] == b"DICM"
     assert (tmp_path / "out.dcm").stat().st_size > size * 0.9
+
+
+def test_large_values_inside_sequences_give_the_same_result(key: CaseKey) -> None:
+    from pydicom.sequence import Sequence
+
+    ds = multiframe(3)
+    item = Dataset()
+    item.add_new(0x00091010, "LO", "CREATOR")
+    item.add_new(0x00091011, "OB", b"Quillfeather" * 200_000)  # 2.4 MB inside a kept sequence: read, not deferred
+    item.CodeMeaning = "Quillfeather"
+    ds.ReferencedImageSequence = Sequence([item])
+    dropped = Dataset()
+    dropped.PatientName = "Other^Person"
+    dropped.add_new(0x00091011, "OB", b"x" * 3_000_000)
+    ds.RequestAttributesSequence = Sequence([dropped])
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    result = both_paths(buf.getvalue(), key)
+    assert result.status == "ready", result.reasons
+    assert result.data is not None and b"Quillfeather" not in result.data and b"Other" not in result.data
