@@ -68,6 +68,19 @@ def can_publish(status: str) -> bool:
     return can_submit(status)
 
 
+def deid_report_document(stored: bytes | None, *, status: str, reasons: Iterable[Any] | None) -> dict[str, Any]:
+    """What an image's de-identification report says: the anonymiser's JSON document beside the image, or,
+    when there is none (an upload quarantined before any was written), its status and quarantine reasons.
+
+    Raises:
+        ValueError: the stored document is not JSON.
+    """
+    doc = json.loads(stored) if stored is not None else None
+    if isinstance(doc, dict):
+        return doc
+    return {"status": status, "quarantine_reasons": list(reasons or [])}
+
+
 def public_age(age: int | None) -> int | str | None:
     """An age as readers see it: children exactly; adults to the nearest 5 years (never shown as 90, which
     would read as the open band); `90+` for anyone older than 89 (HIPAA safe harbour)."""

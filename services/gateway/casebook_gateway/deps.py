@@ -1,9 +1,10 @@
-"""Typed dependencies of the gateway's routes: its settings and domain counters beside the platform's.
+"""Typed dependencies of the gateway's routes: its database, outbox, objects, settings and counters.
 
-Routes name what they use (`settings: SettingsDep`, `domain: DomainDep`, `rt: RuntimeDep`) instead of
-reaching into `request.app.state`, so a route's signature says what it depends on. Routes that read before
-streaming their answer (DICOMweb) take `DatabaseDep` and open their read sessions themselves: a `SessionDep`
-is closed only after the response, so it would hold a pooled connection until the last byte is sent.
+Routes name what they use (`db: DatabaseDep`, `outbox: OutboxDep`, `objects: ImageObjectsDep`,
+`settings: SettingsDep`) instead of reaching into `request.app.state` or the whole `Runtime`, so a route's
+signature says what it depends on and a test can override each one. Routes open their sessions from
+`DatabaseDep` themselves: a write has committed before its response is sent, and a read that streams its
+answer (DICOMweb) does not hold a pooled connection until the last byte is sent, as a `SessionDep` would.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, Request
 
+from casebook_gateway.adapters.objects import StoredImages
 from casebook_gateway.metrics import DomainMetrics
+from casebook_gateway.ports import ImageObjects, Outbox
 from casebook_gateway.settings import Settings
 from casebook_platform.db import Database
 from casebook_platform.deps import RuntimeDep, SessionDep
@@ -46,11 +49,24 @@ def get_storage(rt: RuntimeDep) -> Storage:
     return rt.storage
 
 
+def get_image_objects(rt: RuntimeDep) -> ImageObjects:
+    """A case's objects (de-identified images and reports, raw uploads) on the object store."""
+    return StoredImages(rt.storage)
+
+
+def get_outbox(rt: RuntimeDep) -> Outbox:
+    """Where a route writes its events, in its own transaction."""
+    return rt
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 HttpDep = Annotated[httpx.AsyncClient, Depends(get_http)]
 DomainDep = Annotated[DomainMetrics, Depends(get_domain)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
+ImageObjectsDep = Annotated[ImageObjects, Depends(get_image_objects)]
+OutboxDep = Annotated[Outbox, Depends(get_outbox)]
 
-__all__ = ["DatabaseDep", "DomainDep", "HttpDep", "RuntimeDep", "SessionDep", "SettingsDep", "StorageDep",
-           "get_database", "get_domain", "get_http", "get_settings", "get_storage"]
+__all__ = ["DatabaseDep", "DomainDep", "HttpDep", "ImageObjectsDep", "OutboxDep", "RuntimeDep", "SessionDep",
+           "SettingsDep", "StorageDep", "get_database", "get_domain", "get_http", "get_image_objects", "get_outbox",
+           "get_settings", "get_storage"]

@@ -19,7 +19,8 @@ from casebook_events import (
     lifecycle,
 )
 from casebook_events.lifecycle import RevisionStatus, Status, Visibility
-from casebook_gateway.adapters.readmodel import SqlReadModel, StoredImages
+from casebook_gateway.adapters.objects import StoredImages
+from casebook_gateway.adapters.readmodel import SqlReadModel
 from casebook_gateway.metrics import DomainMetrics, domain_metrics
 from casebook_gateway.ports import ImageObjects, ReadModelFor
 from casebook_platform.consumer import Delivery, Handler

@@ -1,7 +1,7 @@
-"""The ports of the gateway's event handlers: its read model and the de-identified objects, whatever stores them.
+"""The ports of the gateway: its read model, the case's objects and the outbox, whatever stores them.
 
-`adapters.readmodel` implements them on PostgreSQL and the object store (what the app wires);
-`adapters.memory` implements them in memory (the service-test tier).
+`adapters.readmodel` and `adapters.objects` implement them on PostgreSQL and the object store (what the app
+wires); `adapters.memory` implements the read model and the objects in memory (the service-test tier).
 """
 
 from __future__ import annotations
@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from casebook_events import Envelope
 from casebook_platform.consumer import Delivery
 
 
@@ -51,11 +55,42 @@ class ReadModel(Protocol):
         """Set columns of the export request (nothing happens when it is gone)."""
 
 
+class ObjectBody(Protocol):
+    """An object being read from the store, a chunk at a time (blocking: read it in a worker thread)."""
+
+    def read(self, size: int, /) -> bytes:
+        """Up to `size` bytes; empty at the end."""
+
+    def close(self) -> None:
+        """Let go of the object (and of the connection it holds)."""
+
+
 class ImageObjects(Protocol):
-    """The images bucket, as far as the handlers touch it."""
+    """A case's objects: the de-identified images and their reports, and the raw uploads of the case."""
 
     async def delete(self, key: str) -> None:
-        """Remove the object at `key` (no error when there is none)."""
+        """Remove the de-identified object at `key` (no error when there is none)."""
+
+    async def read(self, key: str) -> bytes | None:
+        """The whole de-identified object at `key`; None when there is none."""
+
+    def open(self, key: str) -> ObjectBody:
+        """The de-identified object at `key`, to read in chunks (blocking: call it in a worker thread).
+
+        Raises:
+            Exception: the store's error when there is no such object or it cannot be reached.
+        """
+
+    async def delete_case(self, case_id: str) -> None:
+        """Remove every object of the case, raw and de-identified: a store that fails is logged, not raised
+        (the case is already gone; what is left is an orphan for the operator)."""
+
+
+class Outbox(Protocol):
+    """Events written in the caller's transaction; the relay publishes them once it has committed."""
+
+    async def emit(self, session: AsyncSession, event: BaseModel, *, key: str) -> Envelope:
+        """Write `event` (keyed by `key`) into the outbox within `session`'s transaction."""
 
 
 ReadModelFor = Callable[[Delivery], ReadModel]

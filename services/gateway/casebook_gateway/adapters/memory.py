@@ -1,4 +1,4 @@
-"""The ports of the event handlers in memory, for the service-test tier (no database, no object store).
+"""The gateway's read model and objects in memory, for the service-test tier (no database, no object store).
 
 Rows are dicts with the tables' defaults (`adapters/db.py`); reads return copies, as rows are. The rules
 stay in the handlers, which run unchanged over this and over `adapters.readmodel`.
@@ -7,6 +7,7 @@ stay in the handlers, which run unchanged over this and over `adapters.readmodel
 from __future__ import annotations
 
 import copy
+import io
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -116,12 +117,33 @@ class MemoryReadModel(MemoryStore):
 
 
 class MemoryImages:
-    """The images bucket as a set of keys; `deleted` lists removals in order."""
+    """The images bucket (`objects`) and the raw uploads (`incoming`) in dicts; `deleted` lists the removals
+    from the images bucket in order. Keys given to the constructor hold empty objects."""
 
     def __init__(self, *keys: str) -> None:
-        self.keys = set(keys)
+        self.objects: dict[str, bytes] = dict.fromkeys(keys, b"")
+        self.incoming: dict[str, bytes] = {}
         self.deleted: list[str] = []
 
+    @property
+    def keys(self) -> set[str]:
+        """The keys in the images bucket."""
+        return set(self.objects)
+
     async def delete(self, key: str) -> None:
-        self.keys.discard(key)
+        self.objects.pop(key, None)
         self.deleted.append(key)
+
+    async def read(self, key: str) -> bytes | None:
+        return self.objects.get(key)
+
+    def open(self, key: str) -> io.BytesIO:
+        if key not in self.objects:
+            raise LookupError(f"no object {key}")
+        return io.BytesIO(self.objects[key])
+
+    async def delete_case(self, case_id: str) -> None:
+        prefix = f"{case_id}/"
+        for key in sorted(k for k in self.objects if k.startswith(prefix)):
+            await self.delete(key)
+        self.incoming = {k: v for k, v in self.incoming.items() if not k.startswith(prefix)}

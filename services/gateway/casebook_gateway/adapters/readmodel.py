@@ -1,4 +1,4 @@
-"""The ports of the event handlers on PostgreSQL and the object store, over the gateway's other adapters."""
+"""The `ReadModel` port of the event handlers on PostgreSQL, over the gateway's other adapters."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from casebook_events.lifecycle import RevisionStatus
 from casebook_gateway.adapters import casestore, imagestore, listings, revisions
 from casebook_gateway.ports import Revision
-from casebook_platform.storage import Storage
 
 
 class SqlReadModel:
@@ -47,12 +46,3 @@ class SqlReadModel:
     async def update_export(self, export_id: str, **values: Any) -> None:
         await listings.update_export(self.session, export_id, **values)
 
-
-class StoredImages:
-    """The `ImageObjects` port on the images bucket."""
-
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
-
-    async def delete(self, key: str) -> None:
-        await self.storage.delete(self.storage.images, key)

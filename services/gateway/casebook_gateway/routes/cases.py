@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -15,7 +14,7 @@ from casebook_events.events import RevisionDiff
 from casebook_events.lifecycle import RevisionStatus, Visibility
 from casebook_gateway import core, repo
 from casebook_gateway.adapters import casestore, revisions
-from casebook_gateway.deps import DomainDep, RuntimeDep, SettingsDep
+from casebook_gateway.deps import DomainDep, ImageObjectsDep, RuntimeDep, SettingsDep
 from casebook_gateway.schemas import (
     CaseCreate,
     CaseList,
@@ -33,7 +32,6 @@ from casebook_platform.errors import ApiError
 from casebook_platform.pagination import decode_cursor, encode_cursor
 from casebook_platform.service import Runtime
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["cases"])
 ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "unauthenticated"}, 404: {"description": "not_found"}}
 Responses = dict[int | str, dict[str, Any]]
@@ -196,7 +194,7 @@ async def publish_case(case_id: str, rt: RuntimeDep, settings: SettingsDep, user
 
 
 @router.delete("/cases/{case_id}", status_code=204, responses=ERRORS, summary="Delete a case (owner or admin)")
-async def delete_case(case_id: str, rt: RuntimeDep, user: CurrentUser) -> Response:
+async def delete_case(case_id: str, rt: RuntimeDep, objects: ImageObjectsDep, user: CurrentUser) -> Response:
     async with rt.db.transaction() as session:
         case = await repo.load_case(session, case_id, user, lock=True)
         repo.require_owner(case, user, allow_admin=True)
@@ -205,11 +203,7 @@ async def delete_case(case_id: str, rt: RuntimeDep, user: CurrentUser) -> Respon
         await rt.emit(session, CaseDeleted(case_id=case_id, owner_id=case["owner_id"], deleted_by=user.id),
                       key=case_id)
     # Objects go after the commit; an object the anonymiser writes later is removed when its event arrives.
-    for bucket in (rt.storage.images, rt.storage.incoming):
-        try:
-            await rt.storage.delete_prefix(bucket, f"{case_id}/")
-        except Exception:  # noqa: BLE001 - the row is gone; a failed cleanup is logged, not surfaced
-            log.warning("could not remove objects of %s from %s", case_id, bucket)
+    await objects.delete_case(case_id)
     return Response(status_code=204)
 
 

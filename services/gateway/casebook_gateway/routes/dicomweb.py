@@ -20,12 +20,12 @@ from pydicom.pixels.utils import pixel_array
 
 from casebook_gateway import core, dicomweb, repo
 from casebook_gateway.adapters import dicomweb as store
-from casebook_gateway.deps import DatabaseDep, SettingsDep, StorageDep
+from casebook_gateway.deps import DatabaseDep, ImageObjectsDep, SettingsDep
+from casebook_gateway.ports import ImageObjects, ObjectBody
 from casebook_platform.auth import MaybeUser, Principal
 from casebook_platform.db import Database
 from casebook_platform.errors import ApiError
 from casebook_platform.rendering import RenderError, render_dicom_frame
-from casebook_platform.storage import Storage
 
 router = APIRouter(prefix="/dicomweb", tags=["DICOMweb"])
 
@@ -205,18 +205,18 @@ async def search_instances(study: StudyUid, series: SeriesUid, request: Request,
 
 # ---- WADO-RS: instances, metadata ---------------------------------------------------------------------------
 
-async def _stream_instances(storage: Storage, instances: Sequence[dicomweb.Instance], boundary: str
+async def _stream_instances(objects: ImageObjects, instances: Sequence[dicomweb.Instance], boundary: str
                             ) -> AsyncIterator[bytes]:
     """The instances as multipart/related parts, each object streamed from the store a chunk at a time.
 
     The next few objects are opened while one is sent (their bodies wait unread in their connections), so
     each object's round trip to the store overlaps the transfer of the one before; memory stays one chunk.
     """
-    def open_object(inst: dicomweb.Instance) -> Any:
-        return storage.client.get_object(storage.images, inst.object_key)
+    def open_object(inst: dicomweb.Instance) -> ObjectBody:
+        return objects.open(inst.object_key)
 
     todo = iter(instances)
-    ahead: deque[tuple[dicomweb.Instance, asyncio.Future[Any]]] = deque()
+    ahead: deque[tuple[dicomweb.Instance, asyncio.Future[ObjectBody]]] = deque()
 
     def fill() -> None:
         while len(ahead) < _AHEAD and (inst := next(todo, None)) is not None:
@@ -236,19 +236,17 @@ async def _stream_instances(storage: Storage, instances: Sequence[dicomweb.Insta
                 yield dicomweb.part_tail()
             finally:
                 resp.close()
-                resp.release_conn()
         yield dicomweb.closing(boundary)
     finally:  # the client went away (or the store failed): close what was opened ahead
         for _, opening in ahead:
             with contextlib.suppress(Exception):  # an object that failed to open has nothing to close
                 r = await opening
                 r.close()
-                r.release_conn()
 
 
-def _retrieve(instances: Sequence[dicomweb.Instance], *, storage: Storage) -> StreamingResponse:
+def _retrieve(instances: Sequence[dicomweb.Instance], *, objects: ImageObjects) -> StreamingResponse:
     boundary = dicomweb.boundary()
-    return StreamingResponse(_stream_instances(storage, instances, boundary),
+    return StreamingResponse(_stream_instances(objects, instances, boundary),
                              media_type=dicomweb.multipart_type("application/dicom", boundary),
                              headers={"Cache-Control": "private, max-age=300"})
 
@@ -261,23 +259,23 @@ async def _metadata(instances: Sequence[dicomweb.Instance], *, db: Database) -> 
 
 @router.get("/studies/{study}", responses=_WADO_DOC, response_class=StreamingResponse,
             summary="WADO-RS: retrieve a study")
-async def retrieve_study(study: StudyUid, user: MaybeUser, db: DatabaseDep, storage: StorageDep
+async def retrieve_study(study: StudyUid, user: MaybeUser, db: DatabaseDep, objects: ImageObjectsDep
                          ) -> StreamingResponse:
-    return _retrieve(await _found(user, db=db, study=study), storage=storage)
+    return _retrieve(await _found(user, db=db, study=study), objects=objects)
 
 
 @router.get("/studies/{study}/series/{series}", responses=_WADO_DOC, response_class=StreamingResponse,
             summary="WADO-RS: retrieve a series")
-async def retrieve_series(study: StudyUid, series: SeriesUid, user: MaybeUser, db: DatabaseDep, storage: StorageDep
+async def retrieve_series(study: StudyUid, series: SeriesUid, user: MaybeUser, db: DatabaseDep, objects: ImageObjectsDep
                           ) -> StreamingResponse:
-    return _retrieve(await _found(user, db=db, study=study, series=series), storage=storage)
+    return _retrieve(await _found(user, db=db, study=study, series=series), objects=objects)
 
 
 @router.get("/studies/{study}/series/{series}/instances/{sop}", responses=_WADO_DOC,
             response_class=StreamingResponse, summary="WADO-RS: retrieve an instance")
 async def retrieve_instance(study: StudyUid, series: SeriesUid, sop: SopUid, user: MaybeUser, db: DatabaseDep,
-                            storage: StorageDep) -> StreamingResponse:
-    return _retrieve(await _found(user, db=db, study=study, series=series, sop=sop), storage=storage)
+                            objects: ImageObjectsDep) -> StreamingResponse:
+    return _retrieve(await _found(user, db=db, study=study, series=series, sop=sop), objects=objects)
 
 
 @router.get("/studies/{study}/metadata", responses=_META_DOC, response_class=DicomJSONResponse,
@@ -301,19 +299,18 @@ async def instance_metadata(study: StudyUid, series: SeriesUid, sop: SopUid, use
 
 # ---- WADO-RS: frames, rendered --------------------------------------------------------------------------------
 
-def _spool(storage: Storage, key: str, memory: int) -> IO[bytes]:
+def _spool(objects: ImageObjects, key: str, memory: int) -> IO[bytes]:
     """The object in a spooled temporary file (in memory up to `memory` bytes), rewound (blocking)."""
     spool = tempfile.SpooledTemporaryFile(max_size=memory)  # noqa: SIM115 - closed by the caller
-    resp = storage.client.get_object(storage.images, key)
+    body = objects.open(key)
     try:
-        for chunk in resp.stream(_CHUNK):
+        while chunk := body.read(_CHUNK):
             spool.write(chunk)
     except BaseException:
         spool.close()
         raise
     finally:
-        resp.close()
-        resp.release_conn()
+        body.close()
     spool.seek(0)
     return cast(IO[bytes], spool)
 
@@ -326,8 +323,8 @@ class _Frames:
     large multi-frame object never sit in memory together). The first frame is decoded before the answer
     starts, so that an object that cannot be decoded answers 422 rather than a cut-off body."""
 
-    def __init__(self, storage: Storage, key: str, indexes: Sequence[int], memory: int) -> None:
-        self.file = _spool(storage, key, memory)
+    def __init__(self, objects: ImageObjects, key: str, indexes: Sequence[int], memory: int) -> None:
+        self.file = _spool(objects, key, memory)
         self.indexes = list(indexes)
         try:
             self.first = self._decode(self.indexes[0])
@@ -348,20 +345,21 @@ class _Frames:
             self.file.close()
 
 
-def _render(storage: Storage, key: str, index: int, memory: int, ask: dicomweb.RenderRequest) -> Any:
-    with _spool(storage, key, memory) as f:
+def _render(objects: ImageObjects, key: str, index: int, memory: int, ask: dicomweb.RenderRequest) -> Any:
+    with _spool(objects, key, memory) as f:
         return render_dicom_frame(cast(BinaryIO, f), index, fmt=ask.fmt, voi=ask.window, viewport=ask.viewport,
                                   **({"quality": ask.quality} if ask.quality else {}))
 
 
-async def _decoded(inst: dicomweb.Instance, indexes: Sequence[int], *, storage: Storage, memory: int) -> _Frames:
+async def _decoded(inst: dicomweb.Instance, indexes: Sequence[int], *, objects: ImageObjects, memory: int
+                   ) -> _Frames:
     """The frames of the instance, the first one decoded (in a thread).
 
     Raises:
         ApiError: 422 `not_renderable` when the object cannot be decoded.
     """
     try:
-        return await asyncio.to_thread(_Frames, storage, inst.object_key, indexes, memory)
+        return await asyncio.to_thread(_Frames, objects, inst.object_key, indexes, memory)
     except _DECODE_ERRORS as exc:
         raise ApiError(422, "not_renderable", f"the frames could not be decoded: {exc}") from exc
 
@@ -376,19 +374,19 @@ def _frames_response(frames_of: _Frames) -> StreamingResponse:
 @router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}", responses=_FRAMES_DOC,
             response_class=StreamingResponse, summary="WADO-RS: frames of an instance, uncompressed")
 async def retrieve_frames(study: StudyUid, series: SeriesUid, sop: SopUid, frames: Frames, user: MaybeUser,
-                          db: DatabaseDep, storage: StorageDep, settings: SettingsDep) -> StreamingResponse:
+                          db: DatabaseDep, objects: ImageObjectsDep, settings: SettingsDep) -> StreamingResponse:
     indexes = dicomweb.parse_frames(frames)
     inst = (await _found(user, db=db, study=study, series=series, sop=sop))[0]
     dicomweb.check_frames(indexes, inst.frames)
-    return _frames_response(await _decoded(inst, indexes, storage=storage, memory=settings.dicomweb_spool_bytes))
+    return _frames_response(await _decoded(inst, indexes, objects=objects, memory=settings.dicomweb_spool_bytes))
 
 
 async def _rendered(user: Principal | None, where: dict[str, str], index: int, ask: dicomweb.RenderRequest, *,
-                    db: Database, storage: Storage, memory: int) -> Response:
+                    db: Database, objects: ImageObjects, memory: int) -> Response:
     inst = (await _found(user, db=db, **where))[0]
     dicomweb.check_frames([index], inst.frames)
     try:
-        frame = await asyncio.to_thread(_render, storage, inst.object_key, index, memory, ask)
+        frame = await asyncio.to_thread(_render, objects, inst.object_key, index, memory, ask)
     except IndexError as exc:
         raise ApiError(404, "not_found", str(exc)) from exc
     except RenderError as exc:
@@ -400,18 +398,18 @@ async def _rendered(user: Principal | None, where: dict[str, str], index: int, a
 @router.get("/studies/{study}/series/{series}/instances/{sop}/rendered", responses=_RENDERED_DOC,
             response_class=Response, summary="WADO-RS: an instance rendered (its first frame)")
 async def rendered_instance(study: StudyUid, series: SeriesUid, sop: SopUid, request: Request, user: MaybeUser,
-                            db: DatabaseDep, storage: StorageDep, settings: SettingsDep, window: Window = None,
+                            db: DatabaseDep, objects: ImageObjectsDep, settings: SettingsDep, window: Window = None,
                             viewport: ViewportQ = None, quality: Quality = None, accept: AcceptQ = None) -> Response:
     ask = dicomweb.render_request(accept=request.headers.get("accept"), accept_param=accept, quality=quality,
                                   window=window, viewport=viewport)
-    return await _rendered(user, {"study": study, "series": series, "sop": sop}, 0, ask, db=db, storage=storage,
+    return await _rendered(user, {"study": study, "series": series, "sop": sop}, 0, ask, db=db, objects=objects,
                            memory=settings.dicomweb_spool_bytes)
 
 
 @router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}/rendered", responses=_RENDERED_DOC,
             response_class=Response, summary="WADO-RS: one frame rendered")
 async def rendered_frame(study: StudyUid, series: SeriesUid, sop: SopUid, frames: OneFrame, request: Request,
-                         user: MaybeUser, db: DatabaseDep, storage: StorageDep, settings: SettingsDep,
+                         user: MaybeUser, db: DatabaseDep, objects: ImageObjectsDep, settings: SettingsDep,
                          window: Window = None, viewport: ViewportQ = None, quality: Quality = None,
                          accept: AcceptQ = None) -> Response:
     indexes = dicomweb.parse_frames(frames)
@@ -420,4 +418,4 @@ async def rendered_frame(study: StudyUid, series: SeriesUid, sop: SopUid, frames
     ask = dicomweb.render_request(accept=request.headers.get("accept"), accept_param=accept, quality=quality,
                                   window=window, viewport=viewport)
     return await _rendered(user, {"study": study, "series": series, "sop": sop}, indexes[0], ask, db=db,
-                           storage=storage, memory=settings.dicomweb_spool_bytes)
+                           objects=objects, memory=settings.dicomweb_spool_bytes)
