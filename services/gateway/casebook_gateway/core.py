@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from casebook_events import CaseSnapshot
+from casebook_events import CaseSnapshot, CaseUpdated
 from casebook_events.lifecycle import Status, Visibility, can_submit
 
 # The text fields of a case, in the order of the edit form (each one is frozen into a revision).
@@ -66,6 +66,18 @@ def limit_code(visibility: str) -> str:
 def can_publish(status: str) -> bool:
     """A case may be (re)submitted from draft, unlisted, rejected, or approved (an edited approved case)."""
     return can_submit(status)
+
+
+def changed_fields(case: Mapping[str, Any], changes: Mapping[str, Any]) -> list[str]:
+    """The fields of `changes` whose value differs from the case's, in the order given."""
+    return [k for k, v in changes.items() if case[k] != v]
+
+
+def case_updated(case: Mapping[str, Any], changed: list[str]) -> CaseUpdated:
+    """The event of an owner's change (`changed`: the fields it touched), from the case as it now stands."""
+    return CaseUpdated(case_id=case["id"], owner_id=case["owner_id"], revision=case["revision"],
+                       status=case["status"], visibility=case["visibility"], listed_public=case["listed_public"],
+                       changed=changed)
 
 
 def deid_report_document(stored: bytes | None, *, status: str, reasons: Iterable[Any] | None) -> dict[str, Any]:
