@@ -19,13 +19,14 @@ from casebook_events import (
 )
 from casebook_gateway import core, repo
 from casebook_gateway.adapters import imagestore, listings, manifests
-from casebook_gateway.deps import DomainDep, HttpDep, RuntimeDep, SettingsDep
+from casebook_gateway.deps import DatabaseDep, DomainDep, HttpDep, OutboxDep, SettingsDep, StorageDep
 from casebook_gateway.metrics import DomainMetrics
+from casebook_gateway.ports import Outbox
 from casebook_gateway.routes.playlists import load_playlist, playlist_cases
 from casebook_gateway.schemas import ExportCreate, ExportOut, PlaylistExportCreate
 from casebook_platform.auth import CurrentUser, Principal, require_role
 from casebook_platform.errors import ApiError
-from casebook_platform.service import Runtime
+from casebook_platform.storage import Storage
 
 router = APIRouter(prefix="/v1", tags=["exports"])
 
@@ -61,14 +62,14 @@ async def export_case(session: Any, case: dict[str, Any], *, public_version: boo
                       studies=studies_out)
 
 
-async def _queue(rt: Runtime, domain: DomainMetrics, session: Any, user: Principal, *, kind: str, title: str,
-                 export_cases: list[ExportCase], case_id: str | None = None, playlist_id: str | None = None
-                 ) -> ExportOut:
+async def _queue(session: Any, user: Principal, *, outbox: Outbox, storage: Storage, domain: DomainMetrics,
+                 kind: str, title: str, export_cases: list[ExportCase], case_id: str | None = None,
+                 playlist_id: str | None = None) -> ExportOut:
     export_id = repo.new_id("x")
     fp = core.fingerprint({"kind": kind, "cases": [c.model_dump(mode="json") for c in export_cases]})
     # Claim check: the content goes to the object store, the event only names it (issue 15).
-    claim = await manifests.store(rt.storage, ExportManifest(export_id=export_id, kind=kind, title=title,
-                                                             playlist_id=playlist_id, cases=export_cases))
+    claim = await manifests.store(storage, ExportManifest(export_id=export_id, kind=kind, title=title,
+                                                          playlist_id=playlist_id, cases=export_cases))
     try:
         await listings.insert_export(session, export_id, requested_by=user.id, kind=kind, case_id=case_id,
                                      playlist_id=playlist_id, status="queued",
@@ -78,9 +79,9 @@ async def _queue(rt: Runtime, domain: DomainMetrics, session: Any, user: Princip
             revision=export_cases[0].revision if case_id else None, playlist_id=playlist_id,
             cases=[ExportCaseRef(case_id=c.case_id, revision=c.revision) for c in export_cases], fingerprint=fp,
             manifest_key=claim.key, manifest_sha256=claim.sha256, manifest_size=claim.size)
-        await rt.emit(session, event, key=export_id)
+        await outbox.emit(session, event, key=export_id)
     except BaseException:
-        await manifests.discard(rt.storage, claim)
+        await manifests.discard(storage, claim)
         raise
     domain.exports_requested.labels(kind).inc()
     return ExportOut(id=export_id, status="queued", progress=0.0)
@@ -88,9 +89,9 @@ async def _queue(rt: Runtime, domain: DomainMetrics, session: Any, user: Princip
 
 @router.post("/cases/{case_id}/exports", status_code=202, response_model=ExportOut,
              summary="Originals (owner) or an offline presentation (supporters, public cases)")
-async def request_case_export(case_id: str, body: ExportCreate, rt: RuntimeDep, domain: DomainDep,
-                              user: CurrentUser) -> ExportOut:
-    async with rt.db.transaction() as session:
+async def request_case_export(case_id: str, body: ExportCreate, db: DatabaseDep, outbox: OutboxDep,
+                              storage: StorageDep, domain: DomainDep, user: CurrentUser) -> ExportOut:
+    async with db.transaction() as session:
         case = await repo.load_case(session, case_id, user)
         if body.kind == "originals":
             repo.require_owner(case, user)
@@ -99,15 +100,16 @@ async def request_case_export(case_id: str, body: ExportCreate, rt: RuntimeDep, 
             if not case["listed_public"]:
                 raise ApiError(422, "not_public", "presentations are offered for approved public cases")
         ec = await export_case(session, case, public_version=body.kind == "presentation")
-        return await _queue(rt, domain, session, user, kind=body.kind, title=ec.case.title, export_cases=[ec],
-                            case_id=case_id)
+        return await _queue(session, user, outbox=outbox, storage=storage, domain=domain, kind=body.kind,
+                            title=ec.case.title, export_cases=[ec], case_id=case_id)
 
 
 @router.post("/playlists/{playlist_id}/exports", status_code=202, response_model=ExportOut,
              summary="An offline presentation of a whole playlist (supporters)")
-async def request_playlist_export(playlist_id: str, rt: RuntimeDep, domain: DomainDep, user: CurrentUser,
-                                  body: PlaylistExportCreate | None = None) -> ExportOut:
-    async with rt.db.transaction() as session:
+async def request_playlist_export(playlist_id: str, db: DatabaseDep, outbox: OutboxDep, storage: StorageDep,
+                                  domain: DomainDep, user: CurrentUser, body: PlaylistExportCreate | None = None
+                                  ) -> ExportOut:
+    async with db.transaction() as session:
         pl = await load_playlist(session, playlist_id, user)
         require_role(user, "supporter")
         items = await playlist_cases(session, playlist_id)
@@ -115,14 +117,14 @@ async def request_playlist_export(playlist_id: str, rt: RuntimeDep, domain: Doma
             raise ApiError(422, "empty_playlist", "the playlist has no public cases to export")
         rows = await listings.cases_by_id(session, [i["id"] for i in items])
         ecs = [await export_case(session, rows[i["id"]], public_version=True) for i in items if i["id"] in rows]
-        return await _queue(rt, domain, session, user, kind="presentation", title=pl["title"], export_cases=ecs,
-                            playlist_id=playlist_id)
+        return await _queue(session, user, outbox=outbox, storage=storage, domain=domain, kind="presentation",
+                            title=pl["title"], export_cases=ecs, playlist_id=playlist_id)
 
 
 @router.get("/exports/{export_id}", response_model=ExportOut, summary="An export's status and download link")
-async def get_export(export_id: str, request: Request, rt: RuntimeDep, settings: SettingsDep, client: HttpDep,
+async def get_export(export_id: str, request: Request, db: DatabaseDep, settings: SettingsDep, client: HttpDep,
                      user: CurrentUser) -> ExportOut:
-    async with rt.db.sessions() as session:
+    async with db.sessions() as session:
         row = await listings.get_export(session, export_id)
     if row is None or (row["requested_by"] != user.id and not user.has("admin")):
         raise ApiError(404, "not_found", "no such export")

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from casebook_events.lifecycle import Visibility
 from casebook_gateway.adapters import revisions
-from casebook_gateway.deps import RuntimeDep, SettingsDep
+from casebook_gateway.deps import DatabaseDep, SettingsDep
 from casebook_gateway.schemas import Limit, Me, MyLimits
 from casebook_platform.auth import CurrentUser
 
@@ -12,8 +12,8 @@ router = APIRouter(prefix="/v1", tags=["me"])
 
 
 @router.get("/me", response_model=Me, summary="The caller's id, name and roles, and how much of each limit they use")
-async def me(user: CurrentUser, rt: RuntimeDep, settings: SettingsDep) -> Me:
-    async with rt.db.sessions() as session:
+async def me(user: CurrentUser, db: DatabaseDep, settings: SettingsDep) -> Me:
+    async with db.sessions() as session:
         drafts = await revisions.count_cases(session, user.id, Visibility.DRAFT)
         unlisted = await revisions.count_cases(session, user.id, Visibility.UNLISTED)
     limits = MyLimits(drafts=Limit(used=drafts, max=settings.draft_limit),

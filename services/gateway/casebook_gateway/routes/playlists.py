@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from casebook_events import credit
 from casebook_gateway import repo
 from casebook_gateway.adapters import listings
-from casebook_gateway.deps import RuntimeDep
+from casebook_gateway.deps import DatabaseDep
 from casebook_gateway.schemas import PlaylistCreate, PlaylistItemAdd, PlaylistOut
 from casebook_platform.auth import CurrentUser, MaybeUser, Principal
 from casebook_platform.errors import ApiError
@@ -38,17 +38,17 @@ async def _out(session: Any, pl: dict[str, Any]) -> PlaylistOut:
 
 
 @router.post("/playlists", status_code=201, response_model=PlaylistOut, summary="Create a playlist")
-async def create_playlist(body: PlaylistCreate, rt: RuntimeDep, user: CurrentUser) -> PlaylistOut:
+async def create_playlist(body: PlaylistCreate, db: DatabaseDep, user: CurrentUser) -> PlaylistOut:
     pid = repo.new_id("p")
-    async with rt.db.transaction() as session:
+    async with db.transaction() as session:
         await listings.insert_playlist(session, pid, owner_id=user.id, **body.model_dump())
         return await _out(session, await load_playlist(session, pid, user))
 
 
 @router.post("/playlists/{playlist_id}/items", response_model=PlaylistOut,
              summary="Append an approved public case to your playlist")
-async def add_item(playlist_id: str, body: PlaylistItemAdd, rt: RuntimeDep, user: CurrentUser) -> PlaylistOut:
-    async with rt.db.transaction() as session:
+async def add_item(playlist_id: str, body: PlaylistItemAdd, db: DatabaseDep, user: CurrentUser) -> PlaylistOut:
+    async with db.transaction() as session:
         pl = await load_playlist(session, playlist_id, user)
         if pl["owner_id"] != user.id:
             raise ApiError(403, "not_owner", "only the playlist's owner may change it")
@@ -63,6 +63,6 @@ async def add_item(playlist_id: str, body: PlaylistItemAdd, rt: RuntimeDep, user
 
 
 @router.get("/playlists/{playlist_id}", response_model=PlaylistOut, summary="A playlist with its cases in order")
-async def get_playlist(playlist_id: str, rt: RuntimeDep, user: MaybeUser) -> PlaylistOut:
-    async with rt.db.sessions() as session:
+async def get_playlist(playlist_id: str, db: DatabaseDep, user: MaybeUser) -> PlaylistOut:
+    async with db.sessions() as session:
         return await _out(session, await load_playlist(session, playlist_id, user))
