@@ -7,6 +7,7 @@ interrupted). A dependency that is down is waited for by the consumer, never tur
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import tempfile
@@ -45,10 +46,7 @@ def handlers(*, objects: Objects, runs: Runs, deidentifier: Deidentifier, settin
                 await finish(d, e, None, [SOURCE_MISSING])
             else:
                 result, digests = await deidentified(e, src, dst)
-                report = core.report_document(result.info, [] if result.status == "ready" else result.reasons)
-                await objects.put_report(core.report_key(e.case_id, e.image_id), json.dumps(report).encode())
-                if not await store_ready(d, e, result, digests, dst):
-                    await finish(d, e, result, result.reasons or [PROCESSING_ERROR])
+                await store_and_record(d, e, result, digests, dst)
         d.after_commit.append(partial(_remove_raw, objects, runs, e))
 
     async def deidentified(e: CaseUploaded, src: Path, dst: Path) -> tuple[Outcome, list[str]]:
@@ -62,18 +60,37 @@ def handlers(*, objects: Objects, runs: Runs, deidentifier: Deidentifier, settin
         digests = core.digests_of(e.case_id, result.identifiers)
         return core.announced(result, digests), digests
 
-    async def store_ready(d: Delivery, e: CaseUploaded, result: Outcome, digests: list[str], dst: Path) -> bool:
-        """Store and announce a ready result; False (nothing done) for any other."""
-        if result.status != "ready" or result.size is None or result.sha256 is None:
-            return False
-        out_key = f"{e.case_id}/{e.image_id}"
-        await objects.put_output(out_key, dst, result.media_type)
+    async def store_and_record(d: Delivery, e: CaseUploaded, result: Outcome, digests: list[str], dst: Path
+                               ) -> None:
+        """Store the report, and a ready result's object, while the outcome and its event are written.
+
+        The three are independent, so they run side by side; the delivery's transaction commits only once
+        every one of them has succeeded, so an object that could not be stored rolls its event back and
+        nothing announces an object that is not there (the delivery is retried).
+        """
+        ready = result.status == "ready" and result.size is not None and result.sha256 is not None
+        out_key = f"{e.case_id}/{e.image_id}" if ready else None
+        report = core.report_document(result.info, [] if result.status == "ready" else result.reasons)
+        steps = [record(d, e, result, digests, out_key),
+                 objects.put_report(core.report_key(e.case_id, e.image_id), json.dumps(report).encode())]
+        if out_key is not None:
+            steps.append(objects.put_output(out_key, dst, result.media_type))
+        # Every step ends before the first failure is raised: none still reads `dst` once it is removed.
+        for outcome in await asyncio.gather(*steps, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def record(d: Delivery, e: CaseUploaded, result: Outcome, digests: list[str], out_key: str | None
+                     ) -> None:
+        """Announce a ready result stored at `out_key`, or quarantine any other."""
+        if out_key is None or result.size is None or result.sha256 is None:
+            await finish(d, e, result, result.reasons or [PROCESSING_ERROR])
+            return
         await d.emit(CaseAnonymised(
             case_id=e.case_id, image_id=e.image_id, study_id=e.study_id, object_key=out_key,
             media_type=result.media_type, size=result.size, sha256=result.sha256, identifier_digests=digests,
             **core.anonymised_fields(result.info)), key=e.case_id)
         await finish(d, e, result, [], out_key=out_key, size_out=result.size)
-        return True
 
     async def finish(d: Delivery, e: CaseUploaded, result: Outcome | None, reasons: list[str], *,
                      out_key: str | None = None, size_out: int | None = None) -> None:
