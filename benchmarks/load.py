@@ -43,7 +43,7 @@ from common import Result, bench_stack, cpu_seconds, emit, stack_pids, token, un
 
 # What one image costs the object store and the broker (read from the services' code):
 #   gateway upload route     PUT incoming/<case>/<image>            (routes/images.py, 4 at a time per upload)
-#   gateway outbox relay     produce case.uploaded (acks=all, linger 5 ms)
+#   gateway outbox relay     produce case.uploaded (acks=all, linger 0: the relay hands over a batch at once)
 #   anonymiser consumer      fetch case.uploaded (batches of <= 2 x in flight), commit at most once a second
 #   anonymiser handler       GET incoming, PUT images/<case>/<image>  (handlers.py; in flight: 4 per worker)
 #   anonymiser outbox relay  produce case.anonymised
@@ -399,7 +399,7 @@ async def _store_ceiling(stack: Any, raw: list[bytes], out: list[bytes], *, gate
     t_up, t_an = f"ceiling.uploaded.{run}", f"ceiling.anonymised.{run}"
     for b in (b_in, b_out):
         s3.make_bucket(b)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=1024 * 1024,
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0, max_batch_size=1024 * 1024,
                                 enable_idempotence=False)
     await producer.start()
     for topic in (t_up, t_an):

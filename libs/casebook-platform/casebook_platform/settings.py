@@ -24,13 +24,18 @@ class CommonSettings(BaseSettings):
     kafka_fetch_max_wait_ms: int = Field(
         25, description="Longest a fetch waits for records: on Tansu (no long polling) every hop's idle latency; "
                         "25 ms costs the broker about 13 % of a core more than 100 ms while idle.")
-    kafka_linger_ms: int = Field(5, description="Producer batching delay.")
+    kafka_linger_ms: int = Field(
+        0, description="Producer batching delay. The only producers are the outbox relays, which hand a whole "
+                       "batch of rows to the producer at once, and a batch that waits for the request in flight "
+                       "joins the next one: 5 ms added 7-8 ms to every event's hop on Tansu and saved no requests.")
     kafka_max_request_size: int = Field(8 * 1024 * 1024, description="Largest record batch the producer sends.")
     consumer_group: str = Field("", description="Consumer group; default `casebook-<service>`.")
     consumer_commit_every: int = Field(50, description="Commit offsets after this many messages (or 1 s).")
     consumer_poll_ms: int = Field(
-        20, description="How long a service handling several messages at once waits in one poll, and pauses "
-                        "after an empty one (FastStream's default, 200 ms, adds up to that to every idle pickup).")
+        10, description="How long a service handling several messages at once waits in one poll, and pauses "
+                        "after an empty one: an idle pickup waits a quarter of it on average (FastStream's "
+                        "default, 200 ms, adds up to that to every idle pickup). 10 ms costs the idle anonymiser "
+                        "no measurable CPU over 20 ms (5.4 against 5.2 % of a core); 5 ms costs 1-3 % more.")
     consumer_commit_interval_s: float = Field(
         1.0, description="Services handling several messages at once commit at most this often while busy, and "
                          "as soon as they run dry (each commit is a broker write; an uncommitted tail is only "
