@@ -71,10 +71,11 @@ def handlers(*, objects: Objects, runs: Runs, deidentifier: Deidentifier, settin
         ready = result.status == "ready" and result.size is not None and result.sha256 is not None
         out_key = f"{e.case_id}/{e.image_id}" if ready else None
         report = core.report_document(result.info, [] if result.status == "ready" else result.reasons)
-        steps = [record(d, e, result, digests, out_key),
-                 objects.put_report(core.report_key(e.case_id, e.image_id), json.dumps(report).encode())]
+        # The objects first: their transfers start on their threads before the rows are built and written.
+        steps = [objects.put_report(core.report_key(e.case_id, e.image_id), json.dumps(report).encode())]
         if out_key is not None:
             steps.append(objects.put_output(out_key, dst, result.media_type))
+        steps.append(record(d, e, result, digests, out_key))
         # Every step ends before the first failure is raised: none still reads `dst` once it is removed.
         for outcome in await asyncio.gather(*steps, return_exceptions=True):
             if isinstance(outcome, BaseException):
