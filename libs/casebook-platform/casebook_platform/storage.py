@@ -118,3 +118,8 @@ class Storage:
         headers: dict[str, str | list[str] | tuple[str]] | None = (
             {"response-content-disposition": f'attachment; filename="{filename}"'} if filename else None)
         return self.client.presigned_get_object(bucket, key, expires=expires, response_headers=headers)
+
+    def presigned_put(self, bucket: str, key: str, expires: timedelta) -> str:
+        """A URL that writes `key` with one PUT of any body (signed without hashing it: UNSIGNED-PAYLOAD), so
+        a caller can stream an object while its bytes arrive instead of reading them twice, once to sign."""
+        return self.client.presigned_put_object(bucket, key, expires=expires)
