@@ -16,7 +16,7 @@ import zipfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Protocol
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -53,6 +53,24 @@ class _PartState:
     header_bytes: int = 0
     parts: int = 0
     field_bytes: int = 0
+    consumed: int = 0  # body bytes before the chunk being parsed
+    data_offset: int | None = None  # where the file's bytes start in the body
+    teed: list[bytes] = field(default_factory=list)  # the file's bytes of the chunk just parsed
+
+
+class Tee(Protocol):
+    """Where the file's bytes also go while they are spooled (the store, for an upload stored as it arrives)."""
+
+    async def begin(self, expected_size: int | None) -> None:
+        """Before the first bytes: the file's size if the body says it (`expected_size`), else None."""
+
+    async def write(self, data: bytes) -> None:
+        """The next bytes of the file, in order, each already within the size limit."""
+
+
+def closing_delimiter(boundary: bytes) -> int:
+    """Length of what follows the last part's data: CRLF, `--boundary--`, CRLF (as clients write it)."""
+    return len(boundary) + 8
 
 
 @dataclass
@@ -67,9 +85,13 @@ class Accepted:
     notes: list[str] = field(default_factory=list)
 
 
-async def spool_multipart(body: AsyncIterator[bytes], content_type: str, *, max_bytes: int, tmp_dir: str | None
-                          ) -> Spooled:
+async def spool_multipart(body: AsyncIterator[bytes], content_type: str, *, max_bytes: int, tmp_dir: str | None,
+                          tee: Tee | None = None, body_length: int | None = None) -> Spooled:
     """Write the multipart field `file` to a temporary file, enforcing `max_bytes` while streaming.
+
+    With a `tee`, the file's bytes are also handed to it as they are spooled (a chunk at a time, so a slow
+    tee slows the body down instead of piling up); `body_length` (the request's `Content-Length`) lets it
+    know the file's size in advance when the file is the body's last part.
 
     Raises:
         ApiError: 413 `upload_too_large`; 422 `invalid_request` for a body without a `file` field.
@@ -113,10 +135,15 @@ async def spool_multipart(body: AsyncIterator[bytes], content_type: str, *, max_
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         if state.in_file:
+            if state.data_offset is None:
+                state.data_offset = state.consumed + start
             state.size += end - start
             if state.size > max_bytes:
                 raise ApiError(413, "upload_too_large", f"uploads are limited to {max_bytes} bytes")
-            out.write(data[start:end])
+            piece = data[start:end]
+            out.write(piece)
+            if tee is not None and piece:
+                state.teed.append(piece)
         else:
             state.field_bytes += end - start
             if state.field_bytes > MAX_FIELD_BYTES:
@@ -133,9 +160,18 @@ async def spool_multipart(body: AsyncIterator[bytes], content_type: str, *, max_
         "on_header_field": on_header_field, "on_header_value": on_header_value, "on_header_end": on_header_end,
         "on_headers_finished": on_headers_finished, "on_part_data": on_part_data, "on_part_end": on_part_end}
     parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+    begun = False
     try:
         async for chunk in body:
             parser.write(chunk)
+            state.consumed += len(chunk)
+            if state.teed and tee is not None:
+                if not begun:
+                    begun = True
+                    await tee.begin(_expected_size(body_length, state.data_offset, boundary))
+                for piece in state.teed:
+                    await tee.write(piece)
+                state.teed.clear()
         parser.finalize()
     except ApiError:
         out.close()
@@ -150,6 +186,14 @@ async def spool_multipart(body: AsyncIterator[bytes], content_type: str, *, max_
         os.unlink(name)
         raise ApiError(422, "invalid_request", "the multipart body has no `file` field")
     return Spooled(Path(name), state.filename, state.size)
+
+
+def _expected_size(body_length: int | None, data_offset: int | None, boundary: bytes) -> int | None:
+    """The file's size if it is the body's last part: the body's length less what precedes and follows it."""
+    if body_length is None or data_offset is None:
+        return None
+    size = body_length - data_offset - closing_delimiter(boundary)
+    return size if size >= 0 else None
 
 
 def check_zip(path: Path, *, max_entries: int, max_total: int, max_ratio: float) -> list[zipfile.ZipInfo]:
