@@ -35,6 +35,10 @@ class Settings(CommonSettings):
     stale_upload_s: float = Field(900.0, description="An upload still `receiving` after this long was interrupted.")
     upload_sweep_interval_s: float = Field(60.0, description="How often interrupted uploads are cleaned up.")
     tmp_dir: str = Field("", description="Where uploads are spooled while checked (default: system temp).")
+    upload_stream_min_bytes: int = Field(8 * 1024**2, description="A single file at least this large (DICOM, PNG "
+                                         "or JPEG, its size known from Content-Length) is written to the incoming "
+                                         "bucket while it arrives and kept only once checked; smaller files and "
+                                         "zips are stored after their checks.")
     dicomweb_index_interval_s: float = Field(0.5, description="How often ready DICOM images are looked for whose "
                                              "header the DICOMweb index has not read yet.")
     dicomweb_spool_bytes: int = Field(32 * 1024**2, description="Objects up to this size are read into memory "

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from casebook_events import CaseUploaded
 from casebook_gateway import core, ingest, intake, repo
 from casebook_gateway.adapters import imagestore
+from casebook_gateway.adapters.incoming import StreamedPut
 from casebook_gateway.deps import DomainDep, RuntimeDep, SettingsDep
 from casebook_gateway.schemas import ImageOut, StudyCreate, StudyOut, UploadAccepted
 from casebook_gateway.settings import Settings
@@ -54,22 +55,35 @@ async def _require_owned_study(user: Principal, *, db: Database, case_id: str, s
             raise ApiError(404, "not_found", "no such study in this case")
 
 
-async def _spool_upload(request: Request, settings: Settings) -> ingest.Spooled:
-    """The body's file part, streamed to a spool file.
+async def _spool_upload(request: Request, settings: Settings, tee: ingest.Tee) -> ingest.Spooled:
+    """The body's file part, streamed to a spool file (and to `tee`).
 
     Raises:
         ApiError: 413 `upload_too_large` at once when the declared length is over the limit (64 KiB is
             allowed for the multipart framing), or what `ingest.spool_multipart` refuses while it streams.
     """
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > settings.max_upload_bytes + 64 * 1024:
+    declared = int(length) if length and length.isdigit() else None
+    if declared is not None and declared > settings.max_upload_bytes + 64 * 1024:
         raise ApiError(413, "upload_too_large", f"uploads are limited to {settings.max_upload_bytes} bytes")
     return await ingest.spool_multipart(request.stream(), request.headers.get("content-type", ""),
-                                        max_bytes=settings.max_upload_bytes, tmp_dir=settings.tmp_dir or None)
+                                        max_bytes=settings.max_upload_bytes, tmp_dir=settings.tmp_dir or None,
+                                        tee=tee, body_length=declared)
 
 
 def _incoming_key(case_id: str, image_id: str) -> str:
     return f"{case_id}/{image_id}"
+
+
+STORE_TIMEOUT_S = 60.0  # each read or write of a put while the file arrives (not the pauses in between)
+
+
+def _receiving(storage: Storage, settings: Settings, key: str) -> intake.Receiving:
+    """The tee of an upload whose single file, if it is one, is stored at `key` while it arrives."""
+    def start(size: int, content_type: str) -> intake.StreamingPut:
+        return StreamedPut.start(storage, key, size=size, content_type=content_type, timeout_s=STORE_TIMEOUT_S)
+
+    return intake.Receiving(start, min_bytes=settings.upload_stream_min_bytes)
 
 
 Rows = Sequence[tuple[str, ingest.Accepted]]
@@ -95,8 +109,11 @@ async def _record_receiving(rows: Rows, *, db: Database, user: Principal, case_i
                                               size=a.size)
 
 
-async def _store_incoming(rows: Rows, *, storage: Storage, case_id: str) -> None:
-    """Store each file's raw object in the incoming bucket, a few at a time (the members of a zip)."""
+async def _store_incoming(rows: Rows, *, storage: Storage, case_id: str, receiving: intake.Receiving) -> None:
+    """Store each file's raw object in the incoming bucket, a few at a time (the members of a zip); a single
+    file written while it arrived is only completed."""
+    if len(rows) == 1 and await receiving.store(rows[0][1]):
+        return
     gate = asyncio.Semaphore(4)
 
     async def store(image_id: str, a: ingest.Accepted) -> None:
@@ -126,15 +143,17 @@ async def _hand_over(rows: Rows, *, rt: Runtime, user: Principal, case_id: str, 
 
 
 async def _record_upload(accepted: Sequence[ingest.Accepted], *, rt: Runtime, user: Principal, case_id: str,
-                         study_id: str, limit: int) -> list[str]:
-    """Make the accepted files images of the study, handed to the anonymiser; returns their ids.
+                         study_id: str, limit: int, first_id: str, receiving: intake.Receiving) -> list[str]:
+    """Make the accepted files images of the study, handed to the anonymiser; returns their ids (the first
+    is `first_id`, the key a single file was written to while it arrived).
 
     Two steps, so that a crash never leaves a raw object nobody knows about: the rows are recorded as
-    `receiving` before the objects are stored; a sweeper removes what a crash left half done.
+    `receiving` before the objects are stored (a file written while it arrived is completed only then); a
+    sweeper removes what a crash left half done.
     """
-    rows = [(repo.new_id("i"), a) for a in accepted]
+    rows = [(first_id if n == 0 else repo.new_id("i"), a) for n, a in enumerate(accepted)]
     await _record_receiving(rows, db=rt.db, user=user, case_id=case_id, study_id=study_id, limit=limit)
-    await _store_incoming(rows, storage=rt.storage, case_id=case_id)
+    await _store_incoming(rows, storage=rt.storage, case_id=case_id, receiving=receiving)
     await _hand_over(rows, rt=rt, user=user, case_id=case_id, study_id=study_id)
     rt.relay.nudge()
     return [image_id for image_id, _ in rows]
@@ -157,13 +176,20 @@ def _remove(spooled: ingest.Spooled, accepted: Sequence[ingest.Accepted]) -> Non
 async def upload(case_id: str, study_id: str, request: Request, rt: RuntimeDep, settings: SettingsDep,
                  domain: DomainDep, user: CurrentUser) -> UploadAccepted:
     await _require_owned_study(user, db=rt.db, case_id=case_id, study_id=study_id)
-    spooled = await _spool_upload(request, settings)
-    accepted, rejected = await intake.accept_within(spooled, settings, timeout=settings.dicom_parse_timeout_s * 6)
-    try:
-        image_ids = await _record_upload(accepted, rt=rt, user=user, case_id=case_id, study_id=study_id,
-                                         limit=settings.max_images_per_case)
+    first_id = repo.new_id("i")
+    receiving = _receiving(rt.storage, settings, _incoming_key(case_id, first_id))
+    try:  # whatever ends the request before the object is completed leaves nothing in the store
+        spooled = await _spool_upload(request, settings, receiving)
+        accepted, rejected = await intake.accept_within(spooled, settings, timeout=settings.dicom_parse_timeout_s * 6,
+                                                        sha256=receiving.digest())
+        try:
+            image_ids = await _record_upload(accepted, rt=rt, user=user, case_id=case_id, study_id=study_id,
+                                             limit=settings.max_images_per_case, first_id=first_id,
+                                             receiving=receiving)
+        finally:
+            _remove(spooled, accepted)
     finally:
-        _remove(spooled, accepted)
+        await receiving.abort()
     domain.uploads.inc(len(image_ids))
     return UploadAccepted(images=[{"id": i, "status": "processing"} for i in image_ids], rejected=rejected)
 
