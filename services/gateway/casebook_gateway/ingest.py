@@ -161,18 +161,25 @@ async def spool_multipart(body: AsyncIterator[bytes], content_type: str, *, max_
         "on_headers_finished": on_headers_finished, "on_part_data": on_part_data, "on_part_end": on_part_end}
     parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
     begun = False
+
+    async def pass_on() -> None:
+        """Hand the file's bytes the parser just gave to the tee (every one of them, in order)."""
+        nonlocal begun
+        if state.teed and tee is not None:
+            if not begun:
+                begun = True
+                await tee.begin(_expected_size(body_length, state.data_offset, boundary))
+            for piece in state.teed:
+                await tee.write(piece)
+            state.teed.clear()
+
     try:
         async for chunk in body:
             parser.write(chunk)
             state.consumed += len(chunk)
-            if state.teed and tee is not None:
-                if not begun:
-                    begun = True
-                    await tee.begin(_expected_size(body_length, state.data_offset, boundary))
-                for piece in state.teed:
-                    await tee.write(piece)
-                state.teed.clear()
+            await pass_on()
         parser.finalize()
+        await pass_on()
     except ApiError:
         out.close()
         os.unlink(name)

@@ -175,6 +175,7 @@ class Receiving:
         self._head = b""  # the first bytes, until there are enough to sniff
         self._decided = False
         self._hash: hashlib._Hash | None = hashlib.sha256()
+        self._hashed = 0
         self.put: StreamingPut | None = None
 
     async def begin(self, expected_size: int | None) -> None:
@@ -188,6 +189,7 @@ class Receiving:
             data = self._decide()
         if self._hash is not None:
             self._hash.update(data)
+            self._hashed += len(data)
         if self.put is not None:
             await self.put.write(data)
 
@@ -208,25 +210,29 @@ class Receiving:
                 log.warning("could not begin storing the upload while it arrives", exc_info=True)
         return data
 
-    def digest(self) -> str | None:
-        """The SHA-256 of a single file as the checks leave it, once all of it was written; None for a zip."""
+    def digest(self, size: int) -> str | None:
+        """The SHA-256 of a single file as the checks leave it, once all of its `size` bytes were written; None
+        for a zip, or if the bytes written were not the file's (then the checks read the file for it)."""
         if not self._decided:
             data = self._decide()  # shorter than a sniff's head: nothing is stored while it arrives
             if self._hash is not None:
                 self._hash.update(data)
-        return self._hash.hexdigest() if self._hash is not None else None
+                self._hashed += len(data)
+        return self._hash.hexdigest() if self._hash is not None and self._hashed == size else None
 
     async def store(self, accepted: ingest.Accepted) -> bool:
         """Complete the put if it holds exactly the accepted file (the spool file as checked); True if it did.
         Otherwise the put is abandoned (nothing stays in the store) and the caller stores the file itself."""
-        put, self.put = self.put, None
+        put = self.put
         if put is None:
             return False
         if accepted.size != put.size or accepted.content_type != put.content_type \
                 or await asyncio.to_thread(_read_head, accepted.path, len(put.head)) != put.head:
-            await put.abort()
+            await self.abort()
             return False
-        return await put.commit()
+        stored = await put.commit()  # if the request ends meanwhile, `abort` still ends the put
+        self.put = None
+        return stored
 
     async def abort(self) -> None:
         """Abandon the put, if one is under way: the store keeps nothing of it."""

@@ -181,7 +181,7 @@ async def upload(case_id: str, study_id: str, request: Request, rt: RuntimeDep, 
     try:  # whatever ends the request before the object is completed leaves nothing in the store
         spooled = await _spool_upload(request, settings, receiving)
         accepted, rejected = await intake.accept_within(spooled, settings, timeout=settings.dicom_parse_timeout_s * 6,
-                                                        sha256=receiving.digest())
+                                                        sha256=receiving.digest(spooled.size))
         try:
             image_ids = await _record_upload(accepted, rt=rt, user=user, case_id=case_id, study_id=study_id,
                                              limit=settings.max_images_per_case, first_id=first_id,
