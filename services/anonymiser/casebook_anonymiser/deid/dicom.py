@@ -169,13 +169,18 @@ def allowed_tags(p: Prepared) -> frozenset[int]:
 
 def verify(p: Prepared, data: bytes, start: int) -> None:
     """No input identifier in the output, in any spelling; only allow-listed elements written."""
-    texts = [t for tag, t in el.iter_text({k: v for k, v in p.out.items() if k not in _GENERATED_TEXT},
-                                          _SEARCHED_VRS)]
     pixel = p.out.get(PIXEL_DATA)
     bulk = pixel.fragments if pixel is not None and pixel.fragments is not None else []
-    searchable = data[: p.pixel_offset] if p.pixel_offset else data
-    check_secrets(p.builder.secrets, texts, searchable, bulk)
-    check_structure(data, start, allowed_tags(p))
+    verify_parts(p, data[: p.pixel_offset] if p.pixel_offset else data, bulk, data, start)
+
+
+def verify_parts(p: Prepared, header: bytes, bulk: list[bytes], body: Any, start: int) -> None:
+    """`verify` on an output given in parts (the streaming path reads them from its file): the bytes before
+    the pixel element, the compressed fragments, and the whole encoded object (bytes or a map of it)."""
+    texts = [t for tag, t in el.iter_text({k: v for k, v in p.out.items() if k not in _GENERATED_TEXT},
+                                          _SEARCHED_VRS)]
+    check_secrets(p.builder.secrets, texts, header, bulk)
+    check_structure(body, start, allowed_tags(p))
 
 
 def _text_check(p: Prepared, data: bytes, flags: list[str], report: dict[str, Any]) -> bytes:

@@ -38,7 +38,6 @@ from .codestream import CodestreamError, rewrite_j2k, rewrite_jpeg
 from .keys import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, CaseKey
 from .reader import elements, read_dataset_file, text_value
 from .result import ENCAPSULATED_UNVERIFIABLE, INVALID_DICOM, OCR_UNAVAILABLE, DeidResult, Quarantine
-from .verify import check_secrets, check_structure
 
 STREAM_MIN_BYTES = 64 * 1024 * 1024  # inputs at least this large take this path (CASEBOOK_DEID_STREAM_BYTES)
 DEFER_BYTES = 1024 * 1024  # header values above this are read from the map, not by the parser
@@ -280,9 +279,7 @@ def _redact(src: Path, regions: list[textcheck.Region], into: Path) -> tuple[str
 
 
 def _verify(p: dicom.Prepared, dst: Path, start: int, encapsulated: bool) -> None:
-    """`dicom.verify` on the written file: header text and bytes, fragment heads and tails, structure."""
-    texts = [t for tag, t in el.iter_text({k: v for k, v in p.out.items() if k not in dicom._GENERATED_TEXT},
-                                          dicom._SEARCHED_VRS)]
+    """`dicom.verify` on the written file: header bytes, fragment heads and tails, structure through a map."""
     with open(dst, "rb") as fp, mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         header = mm[: p.pixel_offset] if p.pixel_offset else mm[:]
         bulk: Iterator[bytes] = iter(())
@@ -291,8 +288,7 @@ def _verify(p: dicom.Prepared, dst: Path, start: int, encapsulated: bool) -> Non
             fragments = generate_fragments(fp)
             next(fragments, None)
             bulk = fragments
-        check_secrets(p.builder.secrets, texts, header, _bounded(bulk))
-        check_structure(mm, start, dicom.allowed_tags(p))  # type: ignore[arg-type]  # mmap is a bytes buffer
+        dicom.verify_parts(p, header, _bounded(bulk), mm, start)
 
 
 def _bounded(fragments: Iterator[bytes]) -> list[bytes]:
