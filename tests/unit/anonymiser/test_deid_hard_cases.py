@@ -8,6 +8,7 @@ text, plus deflated input. Every ready output must re-read as valid DICOM with d
 
 from __future__ import annotations
 
+import multiprocessing
 import struct
 import unicodedata
 import warnings
@@ -243,6 +244,21 @@ def test_jpeg2000_comment_and_trailing_bytes_are_removed(key: CaseKey) -> None:
     ds = _encapsulated(frame, JPEG2000Lossless, (64, 64))
     out = assert_clean(_run(_bytes(ds), key), NAME)
     assert out is not None and np.array_equal(out.pixel_array, arr)
+
+
+@pytest.mark.parametrize("boxes", [
+    b"\x00\x00\x00\x00ftyp" + b"\x00" * 20,  # a box of length 0 before the codestream box
+    b"\x00\x00",  # a length cut short by the end of the frame
+])
+def test_jp2_header_that_a_decoder_would_walk_for_ever_is_refused_at_once(key: CaseKey, boxes: bytes) -> None:
+    # pydicom's JP2 header walk (get_j2k_parameters) never ended on these frames: a fuzzed upload held a worker
+    # until its time limit. The guard on the decoder turns them into a quarantine, on both paths.
+    frame = b"\x00\x00\x00\x0cjP  \r\n\x87\n" + boxes
+    ds = _encapsulated(frame, JPEG2000Lossless, (64, 64))
+    # In a child process, so that a walk that does not end fails the test instead of hanging the run.
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        result = pool.apply_async(_run, (_bytes(ds), key)).get(timeout=30)
+    assert result.status == "quarantined" and result.reasons == ["encapsulated_unverifiable"], result.reasons
 
 
 def test_bytes_after_the_last_frame_and_bits_above_bits_stored(key: CaseKey) -> None:

@@ -153,6 +153,25 @@ def _find_eoc(frame: bytes, pos: int) -> int:
     return i
 
 
+def jp2_header_walk_ends(codestream: bytes) -> bool:
+    """Whether pydicom's walk over a JP2 header's boxes (`get_j2k_parameters`, 3.0) comes to an end.
+
+    It steps from box to box by each box's length until the codestream box; a box of length 0 (which means "to the
+    end" in the JP2 format) or a length read from fewer than four bytes past the end keeps it in place for ever.
+    """
+    if not codestream.startswith(_JP2_SIGNATURE[:8]):
+        return True
+    offset, total = 12, len(codestream)
+    while offset < total:
+        if codestream[offset + 4 : offset + 8] == b"jp2c":
+            return True
+        length = int.from_bytes(codestream[offset : offset + 4], "big")
+        if length == 0:
+            return False
+        offset += length
+    return True
+
+
 def _jp2_codestream(data: bytes) -> bytes:
     pos = 0
     while pos + 8 <= len(data):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
+from pydicom.pixels.decoders import base as _decoders
 from pydicom.uid import (
     HTJ2K,
     JPEG2000,
@@ -33,7 +34,7 @@ from pydicom.uid import (
 
 from . import elements as el
 from .allowlist import tag_of
-from .codestream import CodestreamError, rewrite_j2k, rewrite_jpeg
+from .codestream import CodestreamError, jp2_header_walk_ends, rewrite_j2k, rewrite_jpeg
 from .reader import elements, text_value
 from .result import ENCAPSULATED_UNVERIFIABLE, INVALID_DICOM, Quarantine
 
@@ -45,6 +46,28 @@ MAX_FRAMES = 10_000
 # on hostile data is a quarantine: decoders written in Rust (pylibjpeg-rle) report a panic as pyo3's
 # PanicException, which derives from BaseException, so catching Exception alone would let it through.
 FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def _guard_j2k_parameters() -> None:
+    """Every pydicom decode of a JPEG 2000 frame first reads the frame's parameters with `get_j2k_parameters`, which
+    never returns on a JP2 header holding a box of length 0 (a fuzzed upload held a worker until its time limit).
+    The decoder module's name is wrapped once so that such a frame raises, and so is quarantined as undecodable,
+    on every path that decodes (the lossless fallback, the text check, frame by frame in the streaming path)."""
+    name = "get_j2k_parameters"  # the decoder module's own import of pydicom.pixels.utils' function
+    upstream = getattr(_decoders, name)
+    if getattr(upstream, "casebook_guarded", False):
+        return
+
+    def guarded(codestream: bytes) -> dict[str, object]:
+        if not jp2_header_walk_ends(codestream):
+            raise CodestreamError("JP2 header box of length 0")
+        return dict(upstream(codestream))
+
+    guarded.casebook_guarded = True  # type: ignore[attr-defined]
+    setattr(_decoders, name, guarded)
+
+
+_guard_j2k_parameters()
 
 
 @dataclass
