@@ -12,17 +12,19 @@ memory (VmHWM) over all rounds is read from /proc.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pydicom
-from common import Result, bench_stack, emit, peak_rss_mb, rss_mb, token
+from common import Result, bench_stack, cpu_seconds, emit, peak_rss_mb, rss_mb, stack_pids, token
 from minio import Minio
 
 CHUNK = 8 * 1024 * 1024
@@ -70,12 +72,24 @@ def main(argv: list[str]) -> None:
                    secure=False)
         gateway_rates: list[float] = []
         direct_rates: list[float] = []
+        pids = stack_pids(stack, procs)
+        cpu = {"gateway": {"gateway": 0.0, "s3": 0.0, "client": 0.0}, "direct": {"s3": 0.0, "client": 0.0}}
+
+        @contextlib.contextmanager
+        def counted(side: str) -> Iterator[None]:
+            """Adds the CPU seconds each process spends on one transfer to `cpu[side]`."""
+            before, mine = cpu_seconds(pids), os.times()
+            yield
+            after, now = cpu_seconds(pids), os.times()
+            for name in cpu[side]:
+                cpu[side][name] += (now.user + now.system - mine.user - mine.system if name == "client"
+                                    else after[name] - before[name])
         with httpx.Client(base_url=gw.url, headers=auth, timeout=600) as c:
             cid = c.post("/v1/cases", json={"title": "bench"}).json()["id"]
             sid = c.post(f"/v1/cases/{cid}/studies", json={"modality": "CT"}).json()["id"]
 
             def through_gateway() -> None:
-                with open(path, "rb") as f:
+                with open(path, "rb") as f, counted("gateway"):
                     t0 = time.perf_counter()
                     r = c.post(f"/v1/cases/{cid}/studies/{sid}/uploads", files={"file": ("big.dcm", f)})
                     gateway_rates.append(mb / (time.perf_counter() - t0))
@@ -84,7 +98,7 @@ def main(argv: list[str]) -> None:
                 assert stored.size == size, (stored.size, size)
 
             def direct(n: int, rates: list[float]) -> None:
-                with open(path, "rb") as f:
+                with open(path, "rb") as f, counted("direct") if rates is direct_rates else contextlib.nullcontext():
                     t0 = time.perf_counter()
                     s3.put_object("casebook-incoming", f"bench/direct-{n}", f, size, part_size=16 * 1024 * 1024)
                     rates.append(mb / (time.perf_counter() - t0))
@@ -100,6 +114,9 @@ def main(argv: list[str]) -> None:
                 print(f"round {n + 1}: gateway {gateway_rates[-1]:.1f} MB/s, direct {direct_rates[-1]:.1f} MB/s, "
                       f"{gateway_rates[-1] / direct_rates[-1]:.2f}x", file=sys.stderr)
         peak = peak_rss_mb(gw.proc.pid)
+    gib = mb * rounds / 1024
+    for side, spent in cpu.items():
+        print(f"CPU s per GiB, {side}: " + ", ".join(f"{n} {v / gib:.1f}" for n, v in spent.items()), file=sys.stderr)
     # The round whose ratio is the median: each ratio pairs two transfers a moment apart, which a shared
     # machine's load swings less than it swings either figure from one round to the next.
     ratios = [g / d for g, d in zip(gateway_rates, direct_rates, strict=True)]
@@ -107,6 +124,10 @@ def main(argv: list[str]) -> None:
     label = f"upload {mb:.0f} MB DICOM"
     results.append(Result(label, f"through the gateway (median round of {rounds})", gateway_rates[middle],
                           "MB/s", "direct S3 put", direct_rates[middle], "≥ 0.8×"))
+    results.append(Result(label, "CPU per GiB, all processes, through the gateway", sum(cpu["gateway"].values()) / gib,
+                          "s", "direct S3 put", sum(cpu["direct"].values()) / gib, ""))
+    results.append(Result(label, "gateway process CPU per GiB", cpu["gateway"]["gateway"] / gib, "s",
+                          "store CPU per GiB through the gateway", cpu["gateway"]["s3"] / gib, ""))
     results.append(Result(label, "gateway peak RSS", peak, "MB", "gateway idle RSS", idle, "< 200 MB"))
     emit(results, argv)
 
