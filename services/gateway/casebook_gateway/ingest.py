@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from casebook_platform.errors import ApiError
+from casebook_platform.spool import SpoolWriter
 
 CHUNK = 1024 * 1024
 # Everything around the file is small and bounded: a part's headers, the parts, each non-file field.
@@ -101,7 +102,8 @@ async def spool_multipart(body: AsyncIterator[bytes], content_type: str, *, max_
     if ctype != b"multipart/form-data" or not boundary:
         raise ApiError(415, "unsupported_media", "send multipart/form-data with a `file` field")
     fd, name = tempfile.mkstemp(prefix="upload-", dir=tmp_dir or None)
-    out = os.fdopen(fd, "wb")
+    os.close(fd)
+    out = SpoolWriter(name)
     state = _PartState()
 
     def bounded_header(n: int) -> None:
@@ -260,7 +262,8 @@ def extract_member(path: Path, info: zipfile.ZipInfo, tmp_dir: str | None,
     fd, name = tempfile.mkstemp(prefix="member-", dir=tmp_dir or None)
     written = 0
     try:
-        with zipfile.ZipFile(path) as zf, zf.open(info) as src, os.fdopen(fd, "wb") as dst:
+        os.close(fd)
+        with zipfile.ZipFile(path) as zf, zf.open(info) as src, SpoolWriter(name) as dst:
             while chunk := src.read(CHUNK):
                 if cancel is not None and cancel.is_set():
                     raise Cancelled()

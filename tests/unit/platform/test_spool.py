@@ -1,0 +1,77 @@
+"""Spool files hold exactly the bytes written, past the page cache on disk and the ordinary way elsewhere."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from casebook_platform import spool
+from casebook_platform.spool import SpoolWriter
+
+SIZES = [0, 1, 4095, 4096, 4097, spool.BUFFER - 1, spool.BUFFER, spool.BUFFER + 1, 3 * spool.BUFFER + 12345]
+
+
+def _pieces(total: int, rng: random.Random) -> list[bytes]:
+    out, left = [], total
+    while left:
+        n = min(left, rng.choice([1, 7, 4096, 65536, 1 << 20, 5 << 20]))
+        out.append(rng.randbytes(n))
+        left -= n
+    return out
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_file_holds_exactly_what_was_written(tmp_path: Path, size: int) -> None:
+    pieces = _pieces(size, random.Random(size))
+    path = tmp_path / "spool"
+    with SpoolWriter(path) as w:
+        for p in pieces:
+            w.write(p)
+        assert w.size == size
+    assert path.read_bytes() == b"".join(pieces)
+    assert (path.stat().st_mode & 0o777) == 0o600
+
+
+def test_disk_is_written_past_the_page_cache(tmp_path: Path) -> None:
+    # The test tree lives on the machine's disk (ext4 here), which takes O_DIRECT.
+    with SpoolWriter(tmp_path / "spool") as w:
+        w.write(b"x" * 10)
+        assert w.direct
+
+
+def test_a_file_system_that_refuses_direct_opens_is_written_the_ordinary_way(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = os.open
+
+    def no_direct(path: str, flags: int, mode: int = 0o777) -> int:
+        if flags & os.O_DIRECT:
+            raise OSError(22, "Invalid argument")
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", no_direct)
+    path = tmp_path / "spool"
+    with SpoolWriter(path) as w:
+        assert not w.direct
+        w.write(b"abc" * 5000)
+    assert path.read_bytes() == b"abc" * 5000
+
+
+def test_refused_direct_writes_fall_back_without_losing_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_write = os.write
+    refused = []
+
+    def picky(fd: int, data: memoryview) -> int:
+        if not refused:
+            refused.append(True)
+            raise OSError(22, "Invalid argument")
+        return real_write(fd, data)
+
+    w = SpoolWriter(tmp_path / "spool")
+    monkeypatch.setattr(os, "write", picky)
+    data = random.Random(1).randbytes(spool.BUFFER + 100)
+    w.write(data)
+    w.close()
+    assert refused and (tmp_path / "spool").read_bytes() == data
