@@ -76,3 +76,29 @@ def test_the_merged_document_asks_each_forwarded_service_through_the_given_clien
     assert doc["x-casebook-missing"] == sorted(FORWARDED)
     assert sorted(asked) == ["http://a.deps-test/openapi.json", "http://f.deps-test/openapi.json",
                              "http://m.deps-test/openapi.json"]
+
+
+def test_forwarded_header_values_lose_their_surrounding_whitespace() -> None:
+    # httptools hands a value over as sent ("Bearer "); the HTTP client refuses to send one that ends in a space,
+    # which made the proxy answer 503 for a request the owning service should have answered 401.
+    seen: list[httpx.Request] = []
+
+    def moderation(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(401, json={"error": {"code": "unauthenticated", "message": "no token"}})
+
+    app = _app(Settings(), httpx.MockTransport(moderation))
+    app.include_router(proxy.build_router())
+    r = TestClient(app).get("/v1/moderation/queue", headers={"Authorization": "Bearer ", "X-Extra": "\t a b "})
+    assert r.status_code == 401
+    assert (seen[0].headers["authorization"], seen[0].headers["x-extra"]) == ("Bearer", "a b")
+
+
+def test_a_request_that_cannot_be_sent_on_is_the_callers_error_not_an_outage() -> None:
+    def refuses(request: httpx.Request) -> httpx.Response:
+        raise httpx.LocalProtocolError("Illegal header value")
+
+    app = _app(Settings(), httpx.MockTransport(refuses))
+    app.include_router(proxy.build_router())
+    r = TestClient(app).get("/v1/moderation/queue")
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"

@@ -6,6 +6,7 @@ the gateway's OpenAPI describes each operation from the service's own document (
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
@@ -17,6 +18,7 @@ from casebook_gateway.limits import DEFAULT_LIMIT, stream_limited
 from casebook_gateway.settings import Behind
 from casebook_platform.errors import ApiError
 
+log = logging.getLogger(__name__)
 _HOP = {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "te", "upgrade",
         "proxy-authorization", "proxy-authenticate", "trailer"}
 MAX_BODY = DEFAULT_LIMIT
@@ -27,10 +29,12 @@ async def forward(request: Request, base: str, *, client: httpx.AsyncClient) -> 
     `HttpDep`) and relay the answer.
 
     Raises:
-        ApiError: 413 `request_too_large` past 1 MB; 503 `service_unavailable` when the owning service
-            cannot be reached.
+        ApiError: 413 `request_too_large` past 1 MB; 422 `invalid_request` for a header that cannot be sent
+            on; 503 `service_unavailable` when the owning service cannot be reached.
     """
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+    # A field value never includes its surrounding whitespace (RFC 9110 5.5); httptools hands it over as sent
+    # ("Bearer "), and httpx refuses to send such a value.
+    headers = {k: v.strip(" \t") for k, v in request.headers.items() if k.lower() not in _HOP}
     # The body is streamed through, never held whole, and the limit holds while it streams (the BodyLimits
     # middleware has already refused a declared length over it). A declared length is passed on as it is.
     length = request.headers.get("content-length")
@@ -43,7 +47,10 @@ async def forward(request: Request, base: str, *, client: httpx.AsyncClient) -> 
     try:
         r = await client.request(request.method, url, params=list(request.query_params.multi_items()),
                                  content=body, headers=headers)
+    except httpx.LocalProtocolError as exc:  # what the caller sent cannot be sent on (a header's value)
+        raise ApiError(422, "invalid_request", "the request cannot be forwarded as sent") from exc
     except httpx.HTTPError as exc:
+        log.warning("forwarding %s %s failed: %r", request.method, url, exc)
         raise ApiError(503, "service_unavailable", "the service behind this path is unavailable") from exc
     out = {k: v for k, v in r.headers.items() if k.lower() not in _HOP}
     return Response(r.content, status_code=r.status_code, headers=out)
