@@ -27,8 +27,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def gateway(stack: Any) -> Iterator[ServiceProcess]:
-    """A gateway of its own, with a small upload limit so a streamed upload can pass it quickly."""
+def gateway(stack: Any, platform: Any) -> Iterator[ServiceProcess]:
+    """A gateway of its own, with a small upload limit so a streamed upload can pass it quickly; the platform's
+    services run too, so that the proxied path streams to moderation (without it the answer is 503)."""
     p = ServiceProcess(stack, "gateway", env={"CASEBOOK_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT)}, port=_free_port())
     p.start()
     yield p

@@ -72,15 +72,34 @@ def allowed_methods(app: Any, scope: Scope) -> list[str]:
     return sorted(methods)
 
 
-class RefuseControlCharacters:
-    """422 `invalid_request` naming the parameter when a path segment or query parameter holds a control
-    character; the routes (and the database behind them) never see one."""
+_OWS = (b" ", b"\t")
+
+
+def _trimmed(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]] | None:
+    """The headers with the whitespace around each value removed, or None when there is none to remove."""
+    if not any(v[:1] in _OWS or v[-1:] in _OWS for _, v in headers):
+        return None
+    return [(k, v.strip(b" \t")) for k, v in headers]
+
+
+class CleanRequests:
+    """What every route may take for granted about a request.
+
+    A header's value never includes the whitespace around it (RFC 9110 5.5): h11 removed it, httptools (the
+    parser `serve` runs) hands it over as sent, and a value such as "Bearer " would reach token checks and the
+    gateway's proxy, whose client refuses to send it. And a path segment or query parameter holding a control
+    character is answered 422 `invalid_request` naming the parameter, so the routes (and the database behind
+    them) never see one.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            headers = _trimmed(scope.get("headers", []))
+            if headers is not None:
+                scope["headers"] = headers  # in place: the middlewares around read what routing adds to it
             problem = self._problem(scope)
             if problem is not None:
                 body = json.dumps(error_body("invalid_request", problem)).encode()
@@ -113,8 +132,9 @@ class RefuseControlCharacters:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map every error to `{"error": {"code", "message"}}`; refuse control characters in paths and queries."""
-    app.add_middleware(RefuseControlCharacters)
+    """Map every error to `{"error": {"code", "message"}}`; trim header values and refuse control characters in
+    paths and queries (`CleanRequests`)."""
+    app.add_middleware(CleanRequests)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

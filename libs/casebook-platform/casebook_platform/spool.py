@@ -28,7 +28,7 @@ class SpoolWriter:
         self.size = 0
         self._fill = 0
         self._buf: mmap.mmap | None = None
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC  # os.open's descriptors are not inherited (PEP 446)
         direct = getattr(os, "O_DIRECT", 0)
         self._fd = -1
         if direct:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 
+from casebook_platform.errors import install_error_handlers
 from casebook_platform.metrics import Metrics
 from casebook_platform.service import RequestMetrics
 
@@ -67,3 +68,19 @@ def test_requests_are_counted_by_route_template_and_status() -> None:
     duration = app.state.metrics.registry.get_sample_value(
         "casebook_http_request_duration_seconds_count", {"service": "probe", "method": "GET", "route": "/stream"})
     assert duration == 1
+
+
+def test_routes_see_header_values_without_surrounding_whitespace() -> None:
+    app = FastAPI()
+    app.state.metrics = Metrics("probe")
+    install_error_handlers(app)
+    app.add_middleware(RequestMetrics)
+
+    @app.get("/echo")
+    async def echo(request: Request) -> dict[str, str]:
+        return {"authorization": request.headers["authorization"], "x-extra": request.headers["x-extra"]}
+
+    with TestClient(app) as client:
+        r = client.get("/echo", headers={"Authorization": "Bearer abc ", "X-Extra": "\t a b "})
+    assert r.json() == {"authorization": "Bearer abc", "x-extra": "a b"}
+    assert _count(app, "/echo", "200") == 1  # still counted by its route

@@ -32,9 +32,7 @@ async def forward(request: Request, base: str, *, client: httpx.AsyncClient) -> 
         ApiError: 413 `request_too_large` past 1 MB; 422 `invalid_request` for a header that cannot be sent
             on; 503 `service_unavailable` when the owning service cannot be reached.
     """
-    # A field value never includes its surrounding whitespace (RFC 9110 5.5); httptools hands it over as sent
-    # ("Bearer "), and httpx refuses to send such a value.
-    headers = {k: v.strip(" \t") for k, v in request.headers.items() if k.lower() not in _HOP}
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}  # values trimmed: CleanRequests
     # The body is streamed through, never held whole, and the limit holds while it streams (the BodyLimits
     # middleware has already refused a declared length over it). A declared length is passed on as it is.
     length = request.headers.get("content-length")
