@@ -162,6 +162,6 @@ export function SeriesStack({ series, dicomweb }) {
     <h4>${series.label}</h4>
     ${state === "loading" && html`<p class="muted" role="status">Loading the series…</p>`}
     ${state instanceof Error && html`<p class="error" role="alert">This series cannot be shown: ${state.message}</p>`}
-    <div ref=${wrap}><div ref=${el} aria-label=${series.label}></div></div>
+    <div ref=${wrap}><div ref=${el} role="group" aria-label=${series.label}></div></div>
   </div>`;
 }
