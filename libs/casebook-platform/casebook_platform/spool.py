@@ -13,6 +13,7 @@ import errno
 import fcntl
 import mmap
 import os
+import tempfile
 from pathlib import Path
 from types import TracebackType
 
@@ -23,22 +24,26 @@ BUFFER = 4 * 1024 * 1024
 class SpoolWriter:
     """Writes a file from the start, in pieces of any size; `close` leaves it exactly `size` bytes long."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, fd: int | None = None) -> None:
+        """Create (or truncate) `path`, or adopt `fd`, a descriptor already open for writing on it."""
         self.path = Path(path)
         self.size = 0
         self._fill = 0
         self._buf: mmap.mmap | None = None
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC  # os.open's descriptors are not inherited (PEP 446)
-        direct = getattr(os, "O_DIRECT", 0)
-        self._fd = -1
-        if direct:
-            try:
-                self._fd = os.open(self.path, flags | direct, 0o600)
-                self._buf = mmap.mmap(-1, BUFFER)  # anonymous maps are page aligned
-            except OSError:
-                self._fd = -1
-        if self._fd < 0:
-            self._fd = os.open(self.path, flags, 0o600)
+        # os.open's descriptors are not inherited (PEP 446), nor are mkstemp's.
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) if fd is None else fd
+        try:
+            flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+            fcntl.fcntl(self._fd, fcntl.F_SETFL, flags | os.O_DIRECT)
+            self._buf = mmap.mmap(-1, BUFFER)  # anonymous maps are page aligned
+        except (AttributeError, OSError):  # no O_DIRECT on this system, or refused by this file system
+            self._buf = None
+
+    @classmethod
+    def temporary(cls, prefix: str, tmp_dir: str | None = None) -> SpoolWriter:
+        """A new file of its own (`tempfile.mkstemp`: unique name, mode 0600) in `tmp_dir` or the default."""
+        fd, name = tempfile.mkstemp(prefix=prefix, dir=tmp_dir or None)
+        return cls(name, fd=fd)
 
     @property
     def direct(self) -> bool:
@@ -73,7 +78,7 @@ class SpoolWriter:
         self._fill = 0
 
     def _drop_direct(self) -> bool:
-        """Go on through the page cache when the file system takes the open but refuses direct writes."""
+        """Go on through the page cache when the file system takes the flag but refuses direct writes."""
         flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
         if not flags & os.O_DIRECT:
             return False
@@ -103,3 +108,4 @@ class SpoolWriter:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+

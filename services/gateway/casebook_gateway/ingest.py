@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import tempfile
 import threading
 import zipfile
 from collections.abc import AsyncIterator, Callable
@@ -101,9 +100,8 @@ async def spool_multipart(body: AsyncIterator[bytes], content_type: str, *, max_
     boundary = params.get(b"boundary")
     if ctype != b"multipart/form-data" or not boundary:
         raise ApiError(415, "unsupported_media", "send multipart/form-data with a `file` field")
-    fd, name = tempfile.mkstemp(prefix="upload-", dir=tmp_dir or None)
-    os.close(fd)
-    out = SpoolWriter(name)
+    out = SpoolWriter.temporary("upload-", tmp_dir)
+    name = out.path
     state = _PartState()
 
     def bounded_header(n: int) -> None:
@@ -194,7 +192,7 @@ async def spool_multipart(body: AsyncIterator[bytes], content_type: str, *, max_
     if not state.seen_file:
         os.unlink(name)
         raise ApiError(422, "invalid_request", "the multipart body has no `file` field")
-    return Spooled(Path(name), state.filename, state.size)
+    return Spooled(name, state.filename, state.size)
 
 
 def _expected_size(body_length: int | None, data_offset: int | None, boundary: bytes) -> int | None:
@@ -259,11 +257,10 @@ def extract_member(path: Path, info: zipfile.ZipInfo, tmp_dir: str | None,
         ApiError: 422 `unsafe_archive` when the member expands beyond what its header declared.
         Cancelled: `cancel` was set (checked at every chunk); the partial file is removed.
     """
-    fd, name = tempfile.mkstemp(prefix="member-", dir=tmp_dir or None)
+    dst = SpoolWriter.temporary("member-", tmp_dir)
     written = 0
     try:
-        os.close(fd)
-        with zipfile.ZipFile(path) as zf, zf.open(info) as src, SpoolWriter(name) as dst:
+        with dst, zipfile.ZipFile(path) as zf, zf.open(info) as src:
             while chunk := src.read(CHUNK):
                 if cancel is not None and cancel.is_set():
                     raise Cancelled()
@@ -272,9 +269,9 @@ def extract_member(path: Path, info: zipfile.ZipInfo, tmp_dir: str | None,
                     raise ApiError(422, "unsafe_archive", "an entry expands beyond its declared size")
                 dst.write(chunk)
     except BaseException:
-        os.unlink(name)
+        dst.path.unlink()
         raise
-    return Path(name)
+    return dst.path
 
 
 def validate_dicom(path: Path) -> list[str]:

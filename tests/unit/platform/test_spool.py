@@ -42,21 +42,30 @@ def test_disk_is_written_past_the_page_cache(tmp_path: Path) -> None:
         assert w.direct
 
 
-def test_a_file_system_that_refuses_direct_opens_is_written_the_ordinary_way(
+def test_a_file_system_that_refuses_direct_io_is_written_the_ordinary_way(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_open = os.open
+    real_fcntl = spool.fcntl.fcntl
 
-    def no_direct(path: str, flags: int, mode: int = 0o777) -> int:
-        if flags & os.O_DIRECT:
-            raise OSError(22, "Invalid argument")
-        return real_open(path, flags, mode)
+    def no_direct(fd: int, cmd: int, arg: int = 0) -> int:
+        if cmd == spool.fcntl.F_SETFL and arg & os.O_DIRECT:
+            raise OSError(22, "Invalid argument")  # what Linux answers where the file system has no direct I/O
+        return real_fcntl(fd, cmd, arg)
 
-    monkeypatch.setattr(os, "open", no_direct)
+    monkeypatch.setattr(spool.fcntl, "fcntl", no_direct)
     path = tmp_path / "spool"
     with SpoolWriter(path) as w:
         assert not w.direct
         w.write(b"abc" * 5000)
     assert path.read_bytes() == b"abc" * 5000
+
+
+def test_a_temporary_spool_is_a_new_private_file_written_past_the_page_cache(tmp_path: Path) -> None:
+    with SpoolWriter.temporary("upload-", str(tmp_path)) as a, SpoolWriter.temporary("upload-", str(tmp_path)) as b:
+        assert a.path != b.path and a.path.parent == tmp_path and a.path.name.startswith("upload-")
+        assert a.direct
+        a.write(b"x" * 5000)
+    assert a.path.read_bytes() == b"x" * 5000 and b.path.read_bytes() == b""
+    assert (a.path.stat().st_mode & 0o777) == 0o600
 
 
 def test_refused_direct_writes_fall_back_without_losing_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,3 +84,4 @@ def test_refused_direct_writes_fall_back_without_losing_bytes(tmp_path: Path, mo
     w.write(data)
     w.close()
     assert refused and (tmp_path / "spool").read_bytes() == data
+
