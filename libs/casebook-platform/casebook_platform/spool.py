@@ -9,11 +9,14 @@ is refused (tmpfs, some network file systems, other systems) the file is written
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import mmap
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -109,3 +112,45 @@ class SpoolWriter:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
+
+_HELD: list[int] = []  # the locks of this process's spool directories, held until it ends
+_UNLOCKED_GRACE_S = 60.0  # a directory without its lock yet may be another process's, created a moment ago
+
+
+def private_dir(base: str | None, name: str) -> Path:
+    """A spool directory of this process's own (mode 0700) under `base/casebook-<name>` (default: system temp).
+
+    A process that is killed cannot remove its spool files, and those are raw uploads: patient data. So each
+    process holds an exclusive lock on its directory for as long as it runs, and every start of a process of the
+    same `name` removes the directories whose lock is free (their process is gone). Replicas sharing a machine
+    keep theirs: a live process's lock is never free.
+    """
+    root = Path(base or tempfile.gettempdir()) / f"casebook-{name}"
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for old in root.iterdir():
+        _remove_if_abandoned(old)
+    mine = Path(tempfile.mkdtemp(prefix="p", dir=root))
+    fd = os.open(mine / ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    _HELD.append(fd)
+    return mine
+
+
+def _remove_if_abandoned(path: Path) -> None:
+    try:
+        fd = os.open(path / ".lock", os.O_RDONLY)
+    except FileNotFoundError:
+        with contextlib.suppress(OSError):
+            if path.is_dir() and time.time() - path.stat().st_mtime > _UNLOCKED_GRACE_S:
+                shutil.rmtree(path, ignore_errors=True)
+        return
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # its process is alive
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+    finally:
+        os.close(fd)

@@ -15,6 +15,7 @@ from casebook_anonymiser.metrics import DomainMetrics
 from casebook_anonymiser.settings import Settings
 from casebook_anonymiser.sweeper import sweep_forever
 from casebook_anonymiser.worker import DeidPool
+from casebook_platform import spool
 from casebook_platform.consumer import Handler
 from casebook_platform.service import Runtime, create_service_app
 
@@ -22,10 +23,13 @@ from casebook_platform.service import Runtime, create_service_app
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the process pool and clients open in the lifespan."""
     settings = settings or Settings()
+    spool_base = settings.tmp_dir  # where this service's process directories go (`spool.private_dir`)
     workers = settings.deid_workers or os.cpu_count() or 1
     app: FastAPI
 
     def wired(rt: Runtime) -> dict[str, Handler]:
+        # Before the first message: what a killed anonymiser left spooled is removed, and this one spools apart.
+        settings.tmp_dir = str(spool.private_dir(spool_base, "anonymiser"))
         # Processes, not threads: de-identification and OCR are CPU-bound and must not stall heartbeats.
         pool = DeidPool(workers, timeout_s=settings.deid_timeout_s, stream_bytes=settings.deid_stream_bytes)
         app.state.pool = pool

@@ -30,7 +30,8 @@ class Settings(CommonSettings):
     deid_stream_bytes: int = Field(
         64 * 1024**2, description="DICOM uploads at least this large are de-identified file to file, a frame at "
                                   "a time: their memory does not grow with their size (smaller ones in memory).")
-    tmp_dir: str = Field("", description="Where raw objects and results are spooled (default: system temp).")
+    tmp_dir: str = Field("", description="Where raw objects and results are spooled (default: system temp), in a "
+                                          "directory of each process's own; a start removes what a killed one left.")
 
     @model_validator(mode="after")
     def _need_secret(self) -> "Settings":

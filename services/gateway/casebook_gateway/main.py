@@ -15,6 +15,7 @@ from casebook_gateway.metrics import domain_metrics
 from casebook_gateway.openapi import ERRORS, LINKS, document_gateway, install_merged_openapi
 from casebook_gateway.routes import cases, deid_report, dev_tokens, dicomweb, exports, images, me, playlists, proxy
 from casebook_gateway.settings import Settings
+from casebook_platform import spool
 from casebook_platform.openapi import install_contract
 from casebook_platform.service import Runtime, create_service_app
 
@@ -22,9 +23,12 @@ from casebook_platform.service import Runtime, create_service_app
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; resources open in the lifespan."""
     settings = settings or Settings()
+    spool_base = settings.tmp_dir  # where this service's process directories go (`spool.private_dir`)
     app: FastAPI
 
     async def on_start(rt: Runtime) -> None:
+        # Before the first request: what a killed gateway left spooled is removed, and this one spools apart.
+        settings.tmp_dir = str(spool.private_dir(spool_base, "gateway"))
         app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=3.0))
 
     async def sweep_uploads(rt: Runtime) -> None:

@@ -34,7 +34,8 @@ class Settings(CommonSettings):
     gateway_export_url: str = Field("http://127.0.0.1:8085", description="Export service.")
     stale_upload_s: float = Field(900.0, description="An upload still `receiving` after this long was interrupted.")
     upload_sweep_interval_s: float = Field(60.0, description="How often interrupted uploads are cleaned up.")
-    tmp_dir: str = Field("", description="Where uploads are spooled while checked (default: system temp).")
+    tmp_dir: str = Field("", description="Where uploads are spooled while checked (default: system temp), in a "
+                                          "directory of each process's own; a start removes what a killed one left.")
     upload_stream_min_bytes: int = Field(8 * 1024**2, description="A single file at least this large (DICOM, PNG "
                                          "or JPEG, its size known from Content-Length) is written to the incoming "
                                          "bucket while it arrives and kept only once checked; smaller files and "

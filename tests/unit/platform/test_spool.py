@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,35 @@ def test_refused_direct_writes_fall_back_without_losing_bytes(tmp_path: Path, mo
     w.close()
     assert refused and (tmp_path / "spool").read_bytes() == data
 
+
+_CLAIM = """
+import sys, time
+from casebook_platform.spool import private_dir
+d = private_dir(sys.argv[1], "svc")
+(d / "upload-raw").write_bytes(b"patient data")
+print(d, flush=True)
+time.sleep(60)
+"""
+
+
+def _claimed_by_a_process(base: Path) -> tuple[subprocess.Popen[str], Path]:
+    proc = subprocess.Popen([sys.executable, "-c", _CLAIM, str(base)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, Path(proc.stdout.readline().strip())
+
+
+def test_spool_directory_of_a_killed_process_is_removed_at_the_next_start(tmp_path: Path) -> None:
+    dead, dead_dir = _claimed_by_a_process(tmp_path)
+    alive, alive_dir = _claimed_by_a_process(tmp_path)
+    try:
+        dead.kill()
+        dead.wait()
+        assert (dead_dir / "upload-raw").exists()  # what the killed process could not remove
+        mine = spool.private_dir(str(tmp_path), "svc")
+        assert not dead_dir.exists()
+        assert (alive_dir / "upload-raw").read_bytes() == b"patient data"  # a running replica keeps its files
+        assert mine.parent == dead_dir.parent and mine not in (dead_dir, alive_dir)
+        assert (mine.parent.stat().st_mode & 0o777) == 0o700 and (mine.stat().st_mode & 0o777) == 0o700
+    finally:
+        alive.kill()
+        alive.wait()
